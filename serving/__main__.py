@@ -1,22 +1,39 @@
-"""`python -m serving`: run the local TF-Serving-compatible model server."""
+"""`python -m serving`: run the local TF-Serving-compatible model server.
+
+Start-up follows tensorflow_model_server's main(): flags, then the checks
+Server::BuildAndStart makes, the config files, the models (waited for, with their load
+retries, before anything listens), then gRPC (TCP port and/or UNIX socket) and REST.
+Whatever stops the start is printed as "Failed to start server. Error: CODE: message"
+on stdout and the process exits with status 255, as TF Serving's does.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
+from tensorflow.core.protobuf import config_pb2
 
 from serving import batching, flags, metrics, rest, warmup
 from serving import config as config_lib
+from serving import servable as servable_lib
 from serving.manager import Manager, Options
 from serving.servable import ServingError
 from serving.server import SHUTDOWN_GRACE_SECONDS, ModelServer
 from serving.services import PredictionService
 
 log = logging.getLogger("serving")
+
+
+class StartupError(Exception):
+    """Why the server cannot start, as TF Serving words it: a status code and text."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s.%(msecs)03d %(levelname).1s serving] %(message)s",
         datefmt="%Y-%m-%d %H:%M:%S",
     )
-    import tensorflow as tf  # after flag parsing: a usage error should not wait for it
-
     if args.version:
+        import tensorflow as tf
+
         from serving import __version__
 
         print(
@@ -36,28 +53,67 @@ def main(argv: list[str] | None = None) -> int:
             f"TensorFlow Library: {tf.__version__}"
         )
         return 0
-    if args.tensorflow_intra_op_parallelism:
-        tf.config.threading.set_intra_op_parallelism_threads(args.tensorflow_intra_op_parallelism)
-    if args.tensorflow_inter_op_parallelism:
-        tf.config.threading.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
-    for name in args.ignored:
-        log.warning("--%s is accepted for compatibility and has no effect here", name)
-
     try:
-        if args.model_config_file:
-            model_config = config_lib.read_model_config(args.model_config_file)
-        else:
-            model_config = config_lib.single_model(args.model_name, args.model_base_path)
-        ssl = config_lib.read_ssl_config(args.ssl_config_file) if args.ssl_config_file else None
-        monitoring = (
+        return asyncio.run(serve(args, prepare(args)))
+    except StartupError as exc:
+        print(f"Failed to start server. Error: {exc}", flush=True)
+        return flags.EXIT_FAILURE
+
+
+class Prepared:
+    """What the server needs before it listens: configs read, models loaded."""
+
+    def __init__(self, args):
+        self.model_config = (
+            config_lib.read_model_config(args.model_config_file)
+            if args.model_config_file
+            else config_lib.single_model(args.model_name, args.model_base_path)
+        )
+        self.ssl = (
+            config_lib.read_ssl_config(args.ssl_config_file) if args.ssl_config_file else None
+        )
+        self.monitoring = (
             config_lib.read_monitoring_config(args.monitoring_config_file)
             if args.monitoring_config_file
             else None
         )
-    except config_lib.ConfigError as exc:
-        print(f"Failed to start server. Error: INVALID_ARGUMENT: {exc}", file=sys.stderr)
-        return 1
+        self.session_config = session_config(args)
+        self.batching = None
+        if args.enable_batching:
+            self.batching = (
+                batching.read_batching_parameters(args.batching_parameters_file)
+                if args.batching_parameters_file
+                else batching.BatchingOptions()
+            )
 
+
+def session_config(args) -> config_pb2.ConfigProto:
+    """TF Serving's SessionConfig: the file's, then the thread flags over it (both
+    intra/inter when either is set, else --tensorflow_session_parallelism for both)."""
+    config = config_pb2.ConfigProto(allow_soft_placement=True)
+    if args.tensorflow_session_config_file:
+        config_lib.read_text_proto(args.tensorflow_session_config_file, config)
+    intra, inter = args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism
+    if intra <= 0 and inter <= 0:
+        intra = inter = args.tensorflow_session_parallelism
+    config.intra_op_parallelism_threads = max(intra, 0)
+    config.inter_op_parallelism_threads = max(inter, 0)
+    return config
+
+
+def prepare(args) -> tuple[Prepared, Manager]:
+    problem = flags.startup_error(args)
+    if problem:
+        raise StartupError("INVALID_ARGUMENT", problem)
+    for name in args.ignored:
+        log.warning("--%s is accepted for compatibility and has no effect here", name)
+    try:
+        prepared = Prepared(args)
+    except config_lib.ConfigError as exc:
+        raise StartupError(exc.code.name, str(exc)) from None
+    servable_lib.configure(
+        prepared.session_config, method_name_check=args.enable_signature_method_name_check
+    )
     manager = Manager(
         Options(
             enable_warmup=args.enable_model_warmup,
@@ -66,107 +122,98 @@ def main(argv: list[str] | None = None) -> int:
             ),
             max_num_load_retries=args.max_num_load_retries,
             load_retry_interval_s=max(args.load_retry_interval_micros, 0) / 1e6,
+            saved_model_tags=tuple(args.tags),
         ),
-        warmup=warmup.replay,
+        warmup=functools.partial(
+            warmup.replay, iterations=max(args.num_request_iterations_for_warmup, 1)
+        ),
     )
     try:
-        # Like TF Serving: listen only once the configured models are loaded (or failed).
-        manager.apply_config(model_config, require_available=False)
+        manager.apply_config(prepared.model_config, require_available=False)
+        manager.await_available(max(args.file_system_poll_wait_seconds, 1))
     except ServingError as exc:
-        print(f"Failed to start server. Error: {exc.code.name}: {exc.message}", file=sys.stderr)
-        return 1
+        raise StartupError(exc.code.name, exc.message) from None
+    if prepared.batching is not None:
+        log.info("Batching enabled: %s", prepared.batching)
+    return prepared, manager
 
-    batcher = None
-    if args.enable_batching:
-        try:
-            options = (
-                batching.read_batching_parameters(args.batching_parameters_file)
-                if args.batching_parameters_file
-                else batching.BatchingOptions()
-            )
-        except config_lib.ConfigError as exc:
-            print(f"Failed to start server. Error: INVALID_ARGUMENT: {exc}", file=sys.stderr)
-            return 1
-        batcher = batching.Batcher(options)
-        log.info("Batching enabled: %s", options)
 
-    def read_config():
-        return config_lib.read_model_config(args.model_config_file)
-
-    async def start_rest(server: ModelServer, prediction: PredictionService) -> None:
-        if args.rest_api_port == args.port:  # TF Serving's wording; it carries on
-            log.error(
-                "server_options.http_port cannot be same as grpc_port. Please use a "
-                "different port for HTTP/REST API. Skipped exporting HTTP/REST API."
-            )
-            return
-        app = rest.build_app(
-            manager,
-            prediction.run_model,
-            timeout_s=args.rest_api_timeout_in_ms / 1000,
-            enable_cors=args.rest_api_enable_cors_support,
-            on_request=lambda model, api, code, seconds: metrics.observe_request(
-                model, api, "REST", code, seconds
-            ),
+async def serve(args, ready: tuple[Prepared, Manager]) -> int:
+    prepared, manager = ready
+    batcher = batching.Batcher(prepared.batching) if prepared.batching is not None else None
+    executor = ThreadPoolExecutor(args.grpc_max_threads, thread_name_prefix="predict")
+    prediction = PredictionService(
+        manager, executor, batcher, as_content=args.enable_serialization_as_tensor_content
+    )
+    server = ModelServer(
+        manager,
+        prediction,
+        channel_arguments=args.channel_arguments,
+        enable_health=args.enable_grpc_healthcheck_service,
+        ssl=prepared.ssl,
+    )
+    manager.listeners.append(server.refresh_health)
+    try:
+        await server.start(args.port, socket_path=args.grpc_socket_path)
+    except OSError as exc:
+        raise StartupError("UNAVAILABLE", str(exc)) from None
+    if args.rest_api_port:
+        await start_rest(args, prepared, manager, server, prediction)
+    elif prepared.monitoring is not None:
+        log.warning(
+            "--monitoring_config_file: metrics are served on the REST port, "
+            "and --rest_api_port is not set"
         )
-        prometheus = monitoring.prometheus_config if monitoring is not None else None
-        if prometheus is not None and prometheus.enable:
-            path = prometheus.path or metrics.DEFAULT_PATH
+    server.stop_on_signals()
+    manager.start_polling(
+        args.file_system_poll_wait_seconds,
+        args.model_config_file_poll_wait_seconds if args.model_config_file else 0,
+        (lambda: config_lib.read_model_config(args.model_config_file))
+        if args.model_config_file
+        else None,
+    )
+    await server.wait()
+    if batcher is not None:
+        batcher.stop()
+    executor.shutdown(wait=False)
+    return 0
 
-            async def expose(request):
-                return web.Response(
-                    body=metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE}
-                )
 
-            app.router.add_get(path, expose)
-            log.info("Prometheus metrics at http://localhost:%d%s", args.rest_api_port, path)
-        try:
-            runner = await rest.start(
-                app, args.rest_api_port, shutdown_timeout=SHUTDOWN_GRACE_SECONDS
+async def start_rest(
+    args, prepared: Prepared, manager: Manager, server: ModelServer, prediction
+) -> None:
+    if args.rest_api_port == args.port:  # TF Serving's wording; it carries on
+        log.error(
+            "server_options.http_port cannot be same as grpc_port. Please use a "
+            "different port for HTTP/REST API. Skipped exporting HTTP/REST API."
+        )
+        return
+    app = rest.build_app(
+        manager,
+        prediction.run_model,
+        timeout_s=args.rest_api_timeout_in_ms / 1000,
+        enable_cors=args.rest_api_enable_cors_support,
+        on_request=lambda model, api, code, seconds: metrics.observe_request(
+            model, api, "REST", code, seconds
+        ),
+    )
+    prometheus = prepared.monitoring.prometheus_config if prepared.monitoring else None
+    if prometheus is not None and prometheus.enable:
+        path = prometheus.path or metrics.DEFAULT_PATH
+
+        async def expose(request):
+            return web.Response(
+                body=metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE}
             )
-        except OSError as exc:
-            log.error("Failed to start HTTP Server at localhost:%d: %s", args.rest_api_port, exc)
-            return
-        server.also_stop.append(lambda: rest.stop(runner))
 
-    async def serve() -> int:
-        executor = ThreadPoolExecutor(args.grpc_max_threads, thread_name_prefix="predict")
-        prediction = PredictionService(
-            manager, executor, batcher, as_content=args.enable_serialization_as_tensor_content
-        )
-        server = ModelServer(
-            manager,
-            prediction,
-            channel_arguments=args.channel_arguments,
-            enable_health=args.enable_grpc_healthcheck_service,
-            ssl=ssl,
-        )
-        manager.listeners.append(server.refresh_health)
-        try:
-            await server.start(args.port)
-        except OSError as exc:
-            print(f"Failed to start server. Error: {exc}", file=sys.stderr)
-            return 1
-        if args.rest_api_port:
-            await start_rest(server, prediction)
-        elif monitoring is not None:
-            log.warning(
-                "--monitoring_config_file: metrics are served on the REST port, "
-                "and --rest_api_port is not set"
-            )
-        server.stop_on_signals()
-        manager.start_polling(
-            args.file_system_poll_wait_seconds,
-            args.model_config_file_poll_wait_seconds if args.model_config_file else 0,
-            read_config if args.model_config_file else None,
-        )
-        await server.wait()
-        if batcher is not None:
-            batcher.stop()
-        executor.shutdown(wait=False)
-        return 0
-
-    return asyncio.run(serve())
+        app.router.add_get(path, expose)
+        log.info("Prometheus metrics at http://localhost:%d%s", args.rest_api_port, path)
+    try:
+        runner = await rest.start(app, args.rest_api_port, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+    except OSError as exc:
+        log.error("Failed to start HTTP Server at localhost:%d: %s", args.rest_api_port, exc)
+        return
+    server.also_stop.append(lambda: rest.stop(runner))
 
 
 if __name__ == "__main__":

@@ -2,27 +2,49 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 
+import grpc
 from google.protobuf import message, text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.protos import server_configs_pb2
 
+log = logging.getLogger("serving")
+
 
 class ConfigError(ValueError):
-    """A config file that cannot be read or parsed; the message names the file."""
+    """A config file that cannot be read or parsed; the message names the file, and
+    `code` is the status TF Serving reports it with."""
+
+    def __init__(self, message: str, code: grpc.StatusCode = grpc.StatusCode.INVALID_ARGUMENT):
+        super().__init__(message)
+        self.code = code
 
 
 def read_text_proto(path: str | Path, proto: message.Message) -> message.Message:
+    """TF Serving's ParseProtoTextFile: the parser's own complaint goes to the log
+    ("Error parsing text-format <message type>: line:column: ..."), the status names
+    only the file."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
-        raise ConfigError(f"cannot read '{path}': {exc.strerror or exc}") from exc
+        code = (
+            grpc.StatusCode.NOT_FOUND
+            if isinstance(exc, FileNotFoundError)
+            else grpc.StatusCode.FAILED_PRECONDITION
+        )
+        raise ConfigError(f"{path}; {exc.strerror or os.strerror(exc.errno or 0)}", code) from exc
+    except UnicodeDecodeError as exc:
+        log.error("Error parsing text-format %s: %s", proto.DESCRIPTOR.full_name, exc)
+        raise ConfigError(f"Invalid protobuf file: '{path}'") from exc
     try:
         text_format.Parse(text, proto)
     except text_format.ParseError as exc:
-        raise ConfigError(f"Invalid protobuf file: '{path}': {exc}") from exc
+        log.error("Error parsing text-format %s: %s", proto.DESCRIPTOR.full_name, exc)
+        raise ConfigError(f"Invalid protobuf file: '{path}'") from exc
     return proto
 
 

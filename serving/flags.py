@@ -1,23 +1,65 @@
-"""tensorflow_model_server's command line: same names, defaults and meanings.
+"""tensorflow_model_server's command line: same names, defaults, meanings and failures.
 
 A deployment's flag list must run here unchanged, so every flag TF Serving has is
 known: the ones this server implements, and the ones that have no meaning without a
 GPU or TF Serving's C++ internals (accepted, logged as ignored).
+
+Failures follow TensorFlow's flag parser, which TF Serving uses: a value that does not
+parse is reported on stderr ("Couldn't interpret value ..."), the usage goes to stdout
+and the process exits with status 255; an unknown argument is reported with the usage
+on stdout and the server carries on without it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
+
+# main() returns -1 when the flags or the server's start fail: exit status 255.
+EXIT_FAILURE = 255
+
+
+class _FlagValueError(argparse.ArgumentTypeError):
+    pass
 
 
 def parse_bool(text: str) -> bool:
+    """TensorFlow's bool flags: true/false (any case), 1/0."""
     lowered = text.strip().lower()
-    if lowered in ("true", "1", "yes"):
+    if lowered in ("true", "1"):
         return True
-    if lowered in ("false", "0", "no"):
+    if lowered in ("false", "0"):
         return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    raise _FlagValueError(text)
+
+
+def parse_int(text: str) -> int:
+    try:
+        return int(text.strip(), 10)
+    except ValueError:
+        raise _FlagValueError(text) from None
+
+
+def parse_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise _FlagValueError(text) from None
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        # "argument --port: abc" -> TensorFlow's wording for a value it cannot parse.
+        head, _, value = message.partition(": ")
+        if head.startswith("argument --"):
+            name = head.removeprefix("argument --").split("/")[0]
+            if value.startswith("expected one argument"):
+                value = ""
+            message = f"Couldn't interpret value {value} for flag {name}."
+        print(message, file=sys.stderr)
+        self.print_usage(sys.stdout)
+        sys.exit(EXIT_FAILURE)
 
 
 # name -> (type, default, help). Booleans take `--flag`, `--flag=true|false`.
@@ -44,14 +86,26 @@ IMPLEMENTED: dict[str, tuple[type, object, str]] = {
     "grpc_max_threads": (int, 0, "threads running unbatched requests (0: 4 x CPUs)"),
     "tensorflow_intra_op_parallelism": (int, 0, "threads inside one op (0: auto)"),
     "tensorflow_inter_op_parallelism": (int, 0, "ops run at once (0: auto)"),
-    "tensorflow_session_parallelism": (int, 0, "sets both parallelism values when they are 0"),
+    "tensorflow_session_parallelism": (
+        int,
+        0,
+        "threads for both when neither of the two above is set",
+    ),
+    "tensorflow_session_config_file": (str, "", "ConfigProto in protobuf text format"),
+    "num_request_iterations_for_warmup": (int, 0, "replays of each warm-up record (0: 1)"),
     "enable_grpc_healthcheck_service": (bool, False, "serve grpc.health.v1.Health"),
     "enable_serialization_as_tensor_content": (
         bool,
         False,
         "answer with tensor_content instead of typed value fields",
     ),
-    "saved_model_tags": (str, "serve", "MetaGraph tags to load (only 'serve')"),
+    "saved_model_tags": (str, "serve", "comma-separated MetaGraph tags to load"),
+    "grpc_socket_path": (str, "", "also serve gRPC on this UNIX domain socket"),
+    "enable_signature_method_name_check": (
+        bool,
+        False,
+        "Classify/Regress accept only signatures with their own method_name",
+    ),
     "ssl_config_file": (str, "", "SSLConfig in protobuf text format: serve gRPC over TLS"),
     "rest_api_port": (int, 0, "TCP port for the HTTP/REST API (0: none); not --port's"),
     "rest_api_timeout_in_ms": (int, 30000, "limit on one REST request (0: none)"),
@@ -81,9 +135,6 @@ IGNORED: dict[str, type] = {
     "enable_profiler": bool,
     "xla_cpu_compilation_enabled": bool,
     "remove_unused_fields_from_bundle_metagraph": bool,
-    "enable_signature_method_name_check": bool,
-    "num_request_iterations_for_warmup": int,
-    "tensorflow_session_config_file": str,
     "thread_pool_factory_config_file": str,
     "mixed_precision": str,
     "skip_initialize_tpu": bool,
@@ -92,13 +143,14 @@ IGNORED: dict[str, type] = {
     "num_tflite_pools": int,
     "num_tflite_interpreters_per_pool": int,
     "enable_per_model_batching_parameters": bool,
-    "grpc_socket_path": str,
     "platform_config_file": str,
+    "xla_gpu_compilation_enabled": bool,
 }
+_TYPES = {int: parse_int, float: parse_float, str: str}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m serving",
         description="A local stand-in for tensorflow_model_server: same flags, config "
         "files and gRPC API, for machines without Docker or the TF Serving binary.",
@@ -123,50 +175,71 @@ def _add(parser: argparse.ArgumentParser, name: str, kind: type, default, help_t
             help=help_text,
         )
     else:
-        parser.add_argument(f"--{name}", type=kind, default=default, help=help_text)
+        parser.add_argument(f"--{name}", type=_TYPES[kind], default=default, help=help_text)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.batching_parameters_file and not args.enable_batching:
-        parser.error(
-            "server_options.batching_parameters_file is set without setting "
-            "server_options.enable_batching to true."
-        )
-    if args.saved_model_tags != "serve":
-        parser.error("--saved_model_tags: the local server loads only the 'serve' MetaGraph")
-    for name in ("port", "rest_api_port"):
-        if not 0 <= getattr(args, name) <= 65535:
-            parser.error(f"--{name} must be in 0..65535, got {getattr(args, name)}")
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not args.version:  # TF Serving says so, and starts without them
+        print(f"unknown argument: {unknown[0]}")
+        parser.print_usage(sys.stdout)
+    args.tags = [t.strip() for t in args.saved_model_tags.split(",") if t.strip()]
     args.ignored = [n for n in IGNORED if getattr(args, n) is not None]
     if args.grpc_max_threads <= 0:
         args.grpc_max_threads = 4 * (os.cpu_count() or 1)
-    if args.tensorflow_session_parallelism:
-        args.tensorflow_intra_op_parallelism = (
-            args.tensorflow_intra_op_parallelism or args.tensorflow_session_parallelism
+    return args
+
+
+def startup_error(args: argparse.Namespace) -> str | None:
+    """What TF Serving's Server::BuildAndStart refuses before loading anything, in its
+    words (reported as "Failed to start server. Error: INVALID_ARGUMENT: ...")."""
+    if args.port == 0 and not args.grpc_socket_path:
+        return (
+            "At least one of server_options.grpc_port or "
+            "server_options.grpc_socket_path must be set."
         )
-        args.tensorflow_inter_op_parallelism = (
-            args.tensorflow_inter_op_parallelism or args.tensorflow_session_parallelism
+    if not args.model_base_path and not args.model_config_file:
+        return "Both server_options.model_base_path and server_options.model_config_file are empty!"
+    if args.batching_parameters_file and not args.enable_batching:
+        return (
+            "server_options.batching_parameters_file is set without setting "
+            "server_options.enable_batching to true."
+        )
+    for name in ("port", "rest_api_port"):
+        if not 0 <= getattr(args, name) <= 65535:
+            return f"--{name} must be in 0..65535, got {getattr(args, name)}"
+    threads = (
+        args.tensorflow_intra_op_parallelism,
+        args.tensorflow_inter_op_parallelism,
+        args.tensorflow_session_parallelism,
+    )
+    if all(n > 0 for n in threads):
+        return (
+            "Either configure server_options.tensorflow_session_parallelism or "
+            "(server_options.tensorflow_intra_op_parallelism, "
+            "server_options.tensorflow_inter_op_parallelism) separately. "
+            "You cannot configure all."
         )
     try:
         args.channel_arguments = parse_channel_arguments(args.grpc_channel_arguments)
     except ValueError as exc:
-        parser.error(f"--grpc_channel_arguments: {exc}")
-    if not args.model_config_file and not args.model_base_path and not args.version:
-        parser.error("either --model_base_path or --model_config_file is required")
-    return args
+        return f"--grpc_channel_arguments: {exc}"
+    return None
 
 
 def parse_channel_arguments(text: str) -> list[tuple[str, int | str]]:
-    """'a=1,b=x' -> [('a', 1), ('b', 'x')]: integers as ints, the rest as strings."""
+    """'a=1,b=x' -> [('a', 1), ('b', 'x')]: 32-bit integers as ints, the rest as
+    strings (TF Serving's rule). An item without '=' is an error (TF Serving crashes)."""
     result: list[tuple[str, int | str]] = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"expected key=value, got {item!r}")
         try:
-            result.append((key, int(value)))
+            number = int(value)
         except ValueError:
             result.append((key, value))
+            continue
+        result.append((key, number) if -(2**31) <= number < 2**31 else (key, value))
     return result

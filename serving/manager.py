@@ -24,7 +24,7 @@ from tensorflow_serving.apis import model_pb2
 from tensorflow_serving.config import file_system_storage_path_source_pb2, model_server_config_pb2
 
 from serving import metrics
-from serving.servable import Servable, ServingError, invalid
+from serving.servable import Servable, ServingError, invalid, status_error
 
 log = logging.getLogger("serving")
 
@@ -49,6 +49,7 @@ class Options:
     allow_version_labels_for_unavailable_models: bool = False
     max_num_load_retries: int = 5
     load_retry_interval_s: float = 60.0
+    saved_model_tags: tuple[str, ...] = ("serve",)
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Model:
     config: model_server_config_pb2.ModelConfig
     versions: dict[int, Version] = field(default_factory=dict)
     missing_base_path_logged: bool = False
+    no_versions_logged: bool = False
 
     @property
     def name(self) -> str:
@@ -191,11 +193,44 @@ class Manager:
                 if not any(v.state == State.AVAILABLE for v in m.versions.values())
             ]
             if failed and require_available:
-                details = "".join(f"{{{m.name}{_reason(m)}}}, " for m in failed)
-                raise ServingError(
-                    grpc.StatusCode.UNKNOWN,
-                    f"{len(failed)} model(s) did not become available: {{{details}}}",
-                )
+                raise _unavailable(failed)
+
+    def await_available(self, poll_interval_s: float = 1.0) -> None:
+        """Start-up, as TF Serving does it before it listens: wait until every model
+        serves a version. A failed load is retried (--max_num_load_retries, every
+        --load_retry_interval_micros) before it counts; a model with no version on
+        disk yet is waited for. Raises TF Serving's UNKNOWN "did not become available"
+        error once a model's load has failed for good."""
+        while True:
+            with self._lock:
+                failed, waiting = [], []
+                for model in self._models.values():
+                    states = [v.state for v in model.versions.values()]
+                    if State.AVAILABLE in states:
+                        continue
+                    exhausted = [
+                        v
+                        for v in model.versions.values()
+                        if v.state == State.END
+                        and v.error is not None
+                        and v.failed_attempts > self.options.max_num_load_retries
+                    ]
+                    (failed if exhausted else waiting).append(model)
+                if failed:
+                    raise _unavailable(failed)
+                if not waiting:
+                    return
+                retries = [
+                    v.retry_at
+                    for m in waiting
+                    for v in m.versions.values()
+                    if v.state == State.END and v.error is not None
+                ]
+            pause = poll_interval_s
+            if retries:
+                pause = min(pause, max(min(retries) - time.monotonic(), 0.0))
+            time.sleep(max(pause, 0.05))
+            self.poll()
 
     def _check_labels(self, configs: dict[str, model_server_config_pb2.ModelConfig]) -> None:
         for name, model_config in configs.items():
@@ -264,8 +299,14 @@ class Manager:
             return None
         model.missing_base_path_logged = False
         found = {int(p.name): p for p in entries if p.name.isdigit() and p.is_dir()}
-        if not found:
-            log.debug("No versions of servable %s found under base path %s", model.name, base)
+        if not found and not model.no_versions_logged:
+            log.warning(
+                "No versions of servable %s found under base path %s. Did you forget to "
+                "name your leaf directory as a number (eg. '/1/')?",
+                model.name,
+                base,
+            )
+        model.no_versions_logged = not found
         return found
 
     def _load(self, model: Model, number: int, path: Path, previous: Version | None) -> None:
@@ -279,7 +320,7 @@ class Manager:
         started = time.monotonic()
         try:
             try:
-                servable = Servable(model.name, number, path)
+                servable = Servable(model.name, number, path, self.options.saved_model_tags)
             except Exception:
                 metrics.LOAD_ATTEMPT_COUNT.labels(str(path), "ERROR").inc()
                 raise
@@ -441,8 +482,7 @@ def _load_error(exc: Exception, path: Path) -> ServingError:
     if isinstance(exc, ServingError):
         return exc
     if isinstance(exc, tf.errors.OpError):
-        code = {c.value[0]: c for c in grpc.StatusCode}.get(exc.error_code, grpc.StatusCode.UNKNOWN)
-        return ServingError(code, exc.message)
+        return status_error(exc)
     if isinstance(exc, FileNotFoundError):
         return ServingError(grpc.StatusCode.NOT_FOUND, str(exc))
     if isinstance(exc, pb_message.DecodeError):
@@ -450,8 +490,22 @@ def _load_error(exc: Exception, path: Path) -> ServingError:
     return ServingError(grpc.StatusCode.UNKNOWN, f"{type(exc).__name__}: {exc}")
 
 
-def _reason(model: Model) -> str:
-    for version in model.versions.values():
-        if version.error is not None:
-            return f" version {version.number} due to error: {version.error.message}"
-    return f" (no versions under {model.config.base_path})"
+def _unavailable(models: list[Model]) -> ServingError:
+    """TF Serving's start-up/reload failure, listing each model's newest version and
+    the error it failed with: {{name: m version: 3} due to error: NOT_FOUND: ...}."""
+    details = ""
+    for model in models:
+        versions = sorted(model.versions.values(), key=lambda v: v.number)
+        if not versions:
+            details += f"{{{{name: {model.name}}} (no versions under {model.config.base_path})}}, "
+            continue
+        version = next((v for v in reversed(versions) if v.error is not None), versions[-1])
+        reason = (
+            f" due to error: {version.error.code.name}: {version.error.message}"
+            if version.error is not None
+            else ""
+        )
+        details += f"{{{{name: {model.name} version: {version.number}}}{reason}}}, "
+    return ServingError(
+        grpc.StatusCode.UNKNOWN, f"{len(models)} model(s) did not become available: {{{details}}}"
+    )

@@ -1,8 +1,8 @@
 """Predict: from a PredictRequest to a PredictResponse on one servable, TF Serving's rules.
 
 Input checks follow TF Serving's order and wording (signature key, input count, alias,
-tensor parsing), then dtype and shape are checked here, before TensorFlow sees anything,
-so the error names the input and both the expected and the received values.
+tensor parsing). The dtype is checked here too, so the error names the input; shapes
+are the graph's business, as in TF Serving.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def decode_inputs(
         except tensors.TensorError as exc:
             raise invalid(f"tensor parsing error: {alias}: {exc}") from exc
         dtypes[alias] = proto.dtype
-    signature.check_inputs(arrays, dtypes)
+    signature.check_inputs(dtypes)
     return arrays
 
 

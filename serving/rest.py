@@ -27,9 +27,15 @@ import numpy as np
 from aiohttp import web
 from google.protobuf import json_format
 from tensorflow.core.framework import types_pb2
-from tensorflow_serving.apis import get_model_status_pb2, model_pb2
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_status_pb2,
+    input_pb2,
+    model_pb2,
+    regression_pb2,
+)
 
-from serving import tensors
+from serving import examples, inference, tensors
 from serving.manager import Manager
 from serving.predict import output_aliases
 from serving.servable import DEFAULT_SIGNATURE, Servable, ServingError, Signature, invalid
@@ -223,11 +229,7 @@ class _RestApi:
         if route.api == "predict":
             return await self._predict(request, route)
         if route.api in ("classify", "regress"):
-            raise ServingError(
-                grpc.StatusCode.UNIMPLEMENTED,
-                f"The local server implements predict; {route.api} needs tf.Example "
-                "signatures it does not serve.",
-            )
+            return await self._classify_or_regress(request, route)
         if not route.name:
             raise invalid("Missing model name in request.")
         if route.api == "metadata":
@@ -271,8 +273,24 @@ class _RestApi:
                 f'Serving signature name: "{name or DEFAULT_SIGNATURE}" not found in signature def'
             )
         arrays, columnar = decode_inputs(doc, signature)
-        signature.check_inputs(arrays, {alias: signature.inputs[alias][0] for alias in arrays})
         return servable, signature, arrays, columnar
+
+    async def _classify_or_regress(self, request: web.Request, route: _Route) -> str:
+        """TF Serving's order: JSON, then the model, then the gRPC API's own checks."""
+        body = await request.read()
+        if len(body) >= _OFFLOAD_BYTES:
+            message = await asyncio.to_thread(examples_request, route, body)
+        else:
+            message = examples_request(route, body)
+        servable = self.manager.resolve(message.model_spec)
+        if route.api == "classify":
+            plan = inference.plan_classify(servable, message)
+        else:
+            plan = inference.plan_regress(servable, message)
+        response = await inference.run_async(plan, self._run)
+        if route.api == "classify":
+            return classification_json(response.result)
+        return regression_json(response.result)
 
     async def _run(
         self, servable: Servable, signature: Signature, arrays: Mapping[str, np.ndarray]
@@ -755,3 +773,68 @@ def _nest(tokens: np.ndarray | str) -> str:
     if tokens.ndim == 1:
         return "[" + ", ".join(tokens.tolist()) + "]"
     return "[" + ", ".join(_nest(t) for t in tokens) + "]"
+
+
+# ---- classify and regress -------------------------------------------------------------
+
+
+def examples_request(
+    route: _Route, body: bytes
+) -> classification_pb2.ClassificationRequest | regression_pb2.RegressionRequest:
+    """TF Serving's REST classify/regress body as the gRPC request:
+    {"signature_name": ..., "context": {...}, "examples": [{...}, ...]}."""
+    doc = parse_json(body)
+    if route.api == "classify":
+        request = classification_pb2.ClassificationRequest(model_spec=route.spec())
+    else:
+        request = regression_pb2.RegressionRequest(model_spec=route.spec())
+    name = doc.get("signature_name", "")
+    if not isinstance(name, str):
+        raise invalid(
+            f"JSON Value: {_debug(doc)} not formatted correctly. "
+            "'signature_name' key must be a string value."
+        )
+    request.model_spec.signature_name = name
+    listed: input_pb2.ExampleList | input_pb2.ExampleListWithContext
+    if "context" in doc:
+        listed = request.input.example_list_with_context
+        listed.context.CopyFrom(examples.example_from_json(doc["context"]))
+    else:
+        listed = request.input.example_list
+    if "examples" not in doc:
+        # TF Serving says "classify" for :regress too.
+        raise invalid(
+            f"JSON Value: {_debug(doc)} When method is classify, key 'examples' is expected "
+            "and was not found"
+        )
+    rows = doc["examples"]
+    if not isinstance(rows, list):
+        raise invalid(f"JSON Value: {_debug(doc)} Expecting 'examples' value to be an list/array")
+    if not rows:
+        raise invalid(f"JSON Value: {_debug(doc)} 'examples' value is an empty array")
+    listed.examples.extend(examples.example_from_json(row) for row in rows)
+    return request
+
+
+def classification_json(result: classification_pb2.ClassificationResult) -> str:
+    """{"results": [[[label, score], ...], ...]}: one list of classes per example."""
+    if not result.classifications:
+        raise invalid("Cannot convert empty ClassificationResults to JSON")
+    rows = []
+    for classifications in result.classifications:
+        classes = classifications.classes
+        scores = _float_texts(np.array([c.score for c in classes], dtype=np.float32))
+        pairs = (
+            f"[{json.dumps(c.label, ensure_ascii=False)}, {score}]"
+            for c, score in zip(classes, scores, strict=True)
+        )
+        rows.append("[" + ", ".join(pairs) + "]")
+    return '{"results": [' + ", ".join(rows) + "]}"
+
+
+def regression_json(result: regression_pb2.RegressionResult) -> str:
+    """{"results": [value, ...]}: one number per example."""
+    if not result.regressions:
+        raise invalid("Cannot convert empty RegressionResults to JSON")
+    values = np.array([r.value for r in result.regressions], dtype=np.float32)
+    return '{"results": [' + ", ".join(_float_texts(values)) + "]}"

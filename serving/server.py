@@ -64,22 +64,33 @@ class ModelServer:
         # Other listeners (the REST API) that must stop accepting at the same moment.
         self.also_stop: list[Callable[[], Awaitable[None]]] = []
 
-    async def start(self, port: int) -> int:
+    async def start(self, port: int, *, socket_path: str = "") -> int:
+        """Listen on 0.0.0.0:port (0: no TCP listener) and/or the UNIX socket
+        `socket_path`, like TF Serving's --port and --grpc_socket_path."""
         self._loop = asyncio.get_running_loop()
-        address = f"0.0.0.0:{port}"
-        try:
-            if self._credentials is not None:
-                bound = self._server.add_secure_port(address, self._credentials)
-            else:
-                bound = self._server.add_insecure_port(address)
-        except RuntimeError as exc:
-            raise OSError(f"cannot listen on {address}: {exc}") from exc
-        if bound == 0:
-            raise OSError(f"cannot listen on {address} (is the port in use?)")
+        addresses = ([f"0.0.0.0:{port}"] if port else []) + (
+            [f"unix:{socket_path}"] if socket_path else []
+        )
+        bound = 0
+        for address in addresses:
+            try:
+                if self._credentials is not None:
+                    result = self._server.add_secure_port(address, self._credentials)
+                else:
+                    result = self._server.add_insecure_port(address)
+            except RuntimeError as exc:
+                raise OSError(f"cannot listen on {address}: {exc}") from exc
+            if result == 0:
+                raise OSError(f"cannot listen on {address} (is it in use?)")
+            if address.startswith("0.0.0.0:"):
+                bound = result
         await self._server.start()
         await self._set_health()
         tls = " (TLS)" if self._credentials is not None else ""
-        log.info("Running gRPC ModelServer at 0.0.0.0:%d%s ...", bound, tls)
+        if port:
+            log.info("Running gRPC ModelServer at 0.0.0.0:%d%s ...", bound, tls)
+        if socket_path:
+            log.info("Running gRPC ModelServer at UNIX socket %s%s ...", socket_path, tls)
         return bound
 
     async def _set_health(self) -> None:

@@ -32,7 +32,7 @@ from tensorflow_serving.apis import (
     status_pb2,
 )
 
-from serving import metrics
+from serving import inference, metrics
 from serving import predict as predict_lib
 from serving.batching import Batcher
 from serving.manager import Manager
@@ -165,15 +165,27 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         response.metadata["signature_def"].CopyFrom(packed)
         return response
 
-    @_handler()
-    async def _unimplemented(self, request, context):
-        raise ServingError(
-            grpc.StatusCode.UNIMPLEMENTED,
-            "The local server implements Predict and GetModelMetadata; "
-            "Classify, Regress and MultiInference need tf.Example signatures it does not serve.",
-        )
+    @_handler("Classify")
+    async def Classify(self, request, context):
+        if not request.HasField("model_spec"):
+            raise invalid("Missing ModelSpec")
+        servable = self.manager.resolve(request.model_spec)
+        return await inference.run_async(inference.plan_classify(servable, request), self.run_model)
 
-    Classify = Regress = MultiInference = _unimplemented
+    @_handler("Regress")
+    async def Regress(self, request, context):
+        if not request.HasField("model_spec"):
+            raise invalid("Missing ModelSpec")
+        servable = self.manager.resolve(request.model_spec)
+        return await inference.run_async(inference.plan_regress(servable, request), self.run_model)
+
+    # Like TF Serving, MultiInference records no request metrics (it has no model_spec
+    # of its own to label them with).
+    @_handler()
+    async def MultiInference(self, request, context):
+        servable = self.manager.resolve(inference.multi_inference_spec(request))
+        plan = inference.plan_multi_inference(servable, request)
+        return await inference.run_async(plan, self.run_model)
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):

@@ -25,11 +25,12 @@ def test_booleans(argv, expected):
     assert flags.parse(["--model_base_path=/m", *argv]).enable_model_warmup is expected
 
 
-def test_unknown_flag_is_a_usage_error(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        flags.parse(["--model_base_path=/m", "--no_such_flag=1"])
-    assert exit_info.value.code == 2
-    assert "unrecognized arguments: --no_such_flag=1" in capsys.readouterr().err
+def test_unknown_argument_is_reported_and_skipped_like_tf_serving(capsys):
+    # tensorflow_model_server prints "unknown argument: ..." and the usage, then starts.
+    args = flags.parse(["--model_base_path=/m", "--no_such_flag=1", "--port=9000"])
+    assert args.port == 9000
+    out = capsys.readouterr().out
+    assert out.startswith("unknown argument: --no_such_flag=1\n") and "usage:" in out
 
 
 def test_tf_serving_only_flags_are_accepted_and_reported():
@@ -37,22 +38,48 @@ def test_tf_serving_only_flags_are_accepted_and_reported():
     assert args.ignored == ["per_process_gpu_memory_fraction"]
 
 
-def test_a_model_source_is_required(capsys):
-    with pytest.raises(SystemExit):
-        flags.parse([])
-    assert "--model_base_path or --model_config_file" in capsys.readouterr().err
+def test_start_up_refusals_in_tf_serving_words():
+    assert flags.startup_error(flags.parse([])) == (
+        "Both server_options.model_base_path and server_options.model_config_file are empty!"
+    )
+    assert "At least one of server_options.grpc_port or server_options.grpc_socket_path" in (
+        flags.startup_error(flags.parse(["--model_base_path=/m", "--port=0"]))
+    )
+    assert (
+        flags.startup_error(
+            flags.parse(["--model_base_path=/m", "--port=0", "--grpc_socket_path=/tmp/s"])
+        )
+        is None
+    )
+    assert flags.startup_error(flags.parse(["--model_base_path=/m", "--rest_api_port=70000"])) == (
+        "--rest_api_port must be in 0..65535, got 70000"
+    )
+    assert "expected key=value, got 'novalue'" in flags.startup_error(
+        flags.parse(["--model_base_path=/m", "--grpc_channel_arguments=novalue"])
+    )
 
 
-def test_bad_values(capsys):
-    with pytest.raises(SystemExit):
-        flags.parse(["--model_base_path=/m", "--port=notaport"])
-    with pytest.raises(SystemExit):
-        flags.parse(["--model_base_path=/m", "--rest_api_port=70000"])
-    with pytest.raises(SystemExit):
-        flags.parse(["--model_base_path=/m", "--enable_model_warmup=maybe"])
-    err = capsys.readouterr().err
-    assert "invalid int value: 'notaport'" in err and "expected true or false" in err
-    assert "--rest_api_port must be in 0..65535, got 70000" in err
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--port=notaport"], "Couldn't interpret value notaport for flag port."),
+        (
+            ["--enable_model_warmup=maybe"],
+            "Couldn't interpret value maybe for flag enable_model_warmup.",
+        ),
+        (
+            ["--per_process_gpu_memory_fraction=x"],
+            "Couldn't interpret value x for flag per_process_gpu_memory_fraction.",
+        ),
+    ],
+)
+def test_bad_values_fail_like_tensorflow_flags(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        flags.parse(["--model_base_path=/m", *argv])
+    assert exit_info.value.code == 255  # main() returns -1
+    captured = capsys.readouterr()
+    assert captured.err.strip() == message
+    assert captured.out.startswith("usage:")
 
 
 def test_channel_arguments():
@@ -62,3 +89,20 @@ def test_channel_arguments():
     ]
     with pytest.raises(ValueError, match="expected key=value"):
         flags.parse_channel_arguments("novalue")
+
+
+def test_session_config_file_then_thread_flags_as_tf_serving_applies_them(tmp_path):
+    from serving.__main__ import session_config
+
+    path = tmp_path / "session.config"
+    path.write_text("intra_op_parallelism_threads: 7\nuse_per_session_threads: true\n")
+    base = ["--model_base_path=/m", f"--tensorflow_session_config_file={path}"]
+    config = session_config(flags.parse([*base, "--tensorflow_session_parallelism=3"]))
+    assert config.use_per_session_threads
+    assert (config.intra_op_parallelism_threads, config.inter_op_parallelism_threads) == (3, 3)
+    config = session_config(flags.parse([*base, "--tensorflow_intra_op_parallelism=2"]))
+    assert (config.intra_op_parallelism_threads, config.inter_op_parallelism_threads) == (2, 0)
+    every = ["--tensorflow_intra_op_parallelism=1", "--tensorflow_inter_op_parallelism=1"]
+    assert "You cannot configure all." in flags.startup_error(
+        flags.parse([*base, *every, "--tensorflow_session_parallelism=1"])
+    )

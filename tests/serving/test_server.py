@@ -20,7 +20,6 @@ import tensorflow as tf
 from google.protobuf import text_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import (
-    classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_management_pb2,
@@ -236,13 +235,14 @@ def bad_inputs():
             {"images": tf.make_tensor_proto(good.astype(np.float64))},
             "Expects arg[0] to be float but double is provided",
         ),
-        (
+        (  # refused before the graph runs: a wrong rank can abort TensorFlow's kernels
             {"images": tf.make_tensor_proto(good[..., 0])},
-            "expects shape [-1, 28, 28, 1], got [2, 28, 28]",
+            "input 'images' of signature 'serving_default' has shape [2, 28, 28], but the "
+            "graph's placeholder for it takes rank 4 (declared shape [-1, 28, 28, 1])",
         ),
-        (
+        (  # like TF Serving, the graph (not the SignatureDef) decides: its own error
             {"images": tf.make_tensor_proto(np.zeros((2, 32, 32, 1), np.float32))},
-            "expects shape [-1, 28, 28, 1], got [2, 32, 32, 1]",
+            "Input to reshape is a tensor with",
         ),
         ({"images": huge}, "declares 1000000000000 elements"),
         ({"images": short}, "tensor_content holds 100 bytes, but shape [2, 28, 28, 1]"),
@@ -261,12 +261,6 @@ def test_bad_inputs_are_invalid_argument(server, digits, inputs, message):
     assert message in error.details()
     # ... and the server still serves.
     assert predict.Predict(request_for(digits[0][:1]), timeout=10).model_spec.version.value == 1
-
-
-def test_classify_is_unimplemented(server):
-    predict, _ = stubs(server.target)
-    error = rpc_error(predict.Classify, classification_pb2.ClassificationRequest())
-    assert error.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_startup_log_order(server):
@@ -465,29 +459,109 @@ def run_server_cli(*flags):
     )
 
 
-def test_cli_usage_errors():
-    result = run_server_cli("--model_base_path=/x", "--bogus=1")
-    assert result.returncode == 2 and "unrecognized arguments: --bogus=1" in result.stderr
-    result = run_server_cli("--model_base_path=/x", "--batching_parameters_file=/b.config")
-    assert result.returncode == 2 and "without setting server_options.enable_batching" in (
-        result.stderr
+def test_start_up_refusals_exit_like_tensorflow_model_server():
+    # Unknown arguments are reported and skipped; BuildAndStart's checks fail the start
+    # with "Failed to start server. Error: ..." on stdout and exit status 255 (-1).
+    result = run_server_cli(
+        "--model_base_path=/x", "--bogus=1", "--batching_parameters_file=/b.config"
     )
+    assert result.returncode == 255
+    assert result.stdout.startswith("unknown argument: --bogus=1\n")
+    assert result.stdout.rstrip().endswith(
+        "Failed to start server. Error: INVALID_ARGUMENT: server_options."
+        "batching_parameters_file is set without setting server_options.enable_batching to true."
+    )
+    result = run_server_cli("--port=notaport")
+    assert result.returncode == 255
+    assert "Couldn't interpret value notaport for flag port." in result.stderr
+    assert result.stdout.startswith("usage:")
 
 
 def test_bad_config_file_fails_start_with_its_name(tmp_path):
     config = tmp_path / "models.config"
     config.write_text("model_config_list { config { name: 'm' base_path: }")
     result = run_server_cli(f"--model_config_file={config}")
-    assert result.returncode == 1
-    assert f"Invalid protobuf file: '{config}'" in result.stderr
+    assert result.returncode == 255
+    assert "Error parsing text-format tensorflow.serving.ModelServerConfig: 1:" in result.stderr
+    assert (
+        f"Failed to start server. Error: INVALID_ARGUMENT: Invalid protobuf file: '{config}'"
+        in result.stdout
+    )
+    result = run_server_cli(f"--model_config_file={tmp_path / 'missing.config'}")
+    assert result.returncode == 255
+    assert "Failed to start server. Error: NOT_FOUND: " in result.stdout
+
+
+def test_a_model_that_never_loads_fails_the_start_after_its_retries(tmp_path):
+    (tmp_path / "broken" / "7").mkdir(parents=True)
+    (tmp_path / "broken" / "7" / "saved_model.pb").write_bytes(b"not a SavedModel")
+    started = time.monotonic()
+    result = run_server_cli(
+        "--model_name=broken",
+        f"--model_base_path={tmp_path / 'broken'}",
+        f"--port={free_port()}",
+        "--max_num_load_retries=2",
+        "--load_retry_interval_micros=300000",
+    )
+    assert result.returncode == 255
+    assert result.stdout.startswith(
+        "Failed to start server. Error: UNKNOWN: 1 model(s) did not become available: "
+        "{{{name: broken version: 7} due to error: "
+    )
+    assert result.stderr.count("Loading servable version {name: broken version: 7} failed") == 3
+    assert time.monotonic() - started >= 0.6  # two retries, 0.3 s apart
+
+
+def test_start_waits_for_a_first_version_like_tf_serving(quick_model, tmp_path, digits):
+    # TF Serving listens only once every model serves; an empty base path is waited for.
+    base = tmp_path / "mnist"
+    base.mkdir()
+    port, log_path = free_port(), tmp_path / "server.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "serving",
+                f"--port={port}",
+                "--model_name=mnist",
+                f"--model_base_path={base}",
+            ],
+            cwd=ROOT,
+            env=python_env(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(
+            lambda: "No versions of servable mnist found under base path" in log_path.read_text(),
+            timeout=60,
+            what="the warning about the empty base path",
+        )
+        assert process.poll() is None
+        with pytest.raises(grpc.FutureTimeoutError):  # not listening yet
+            grpc.channel_ready_future(grpc.insecure_channel(f"127.0.0.1:{port}")).result(1)
+        shutil.copytree(quick_model.base_path / "1", base / "1")
+        predict, _ = stubs(f"127.0.0.1:{port}")
+        wait_until(lambda: _serves(predict, digits), timeout=60, what="the first version served")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _serves(predict, digits) -> bool:
+    try:
+        return predict.Predict(request_for(digits[0][:1]), timeout=5).model_spec.version.value == 1
+    except grpc.RpcError:
+        return False
 
 
 def test_labels_at_startup_need_the_flag(quick_model, tmp_path):
     config = tmp_path / "models.config"
     write_config(config, quick_model.base_path, "latest { num_versions: 1 }", {"stable": 1})
     result = run_server_cli(f"--model_config_file={config}", f"--port={free_port()}")
-    assert result.returncode == 1
-    assert "Request to assign label to version 1 of model mnist" in result.stderr
+    assert result.returncode == 255
+    assert "Request to assign label to version 1 of model mnist" in result.stdout
     with running_server(
         [f"--model_config_file={config}", "--allow_version_labels_for_unavailable_models"]
     ) as srv:

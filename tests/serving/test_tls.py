@@ -84,5 +84,5 @@ def test_bad_ssl_config_fails_start(tmp_path, text, message):
     config = tmp_path / "ssl.config"
     config.write_text(text)
     result = run_server_cli("--model_base_path=/nowhere", f"--ssl_config_file={config}")
-    assert result.returncode == 1
-    assert message in result.stderr and str(config) in result.stderr
+    assert result.returncode == 255  # "Failed to start server. Error: ..." on stdout
+    assert message in result.stdout and str(config) in result.stdout
