@@ -11,7 +11,9 @@ as TF Serving refuses it, instead of queueing without bound.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import contextlib
 import logging
 import os
 import threading
@@ -110,15 +112,21 @@ def read_batching_parameters(path: str | Path) -> BatchingOptions:
 
 
 class _Task:
-    """One request's rows; completes when all its pieces (if it was split) have run."""
+    """One request's rows; completes when all its pieces (if it was split) have run.
 
-    __slots__ = ("arrays", "enqueued", "future", "pending", "pieces", "rows")
+    A task submitted from an event loop also carries that loop's future: the batch
+    thread settles those for a whole batch in one callback on the loop (one wake-up per
+    batch, not one per request, which is what the loop's time goes to under load)."""
+
+    __slots__ = ("arrays", "enqueued", "future", "loop", "loop_future", "pending", "pieces", "rows")
 
     def __init__(self, arrays: Mapping[str, np.ndarray], rows: int):
         self.arrays = arrays
         self.rows = rows
         self.enqueued = time.monotonic()
         self.future: Future = Future()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.loop_future: asyncio.Future | None = None
         self.pending = rows
         self.pieces: dict[int, dict[str, np.ndarray]] = {}
 
@@ -157,10 +165,22 @@ class _Piece:
 
 
 class _Queue:
-    def __init__(self, servable: Servable, signature: Signature):
+    def __init__(self, key: tuple, servable: Servable, signature: Signature):
+        self.key = key
         self.servable, self.signature = servable, signature
         self.pieces: deque[_Piece] = deque()
         self.rows = 0
+
+
+def _queue_key(servable: Servable, signature: Signature, arrays: Mapping[str, np.ndarray]):
+    """Tasks batch together only when their rows can be stacked: same version and
+    signature, and per input the same dtype and the same shape past the batch axis
+    (the graph, not the SignatureDef, decides which shapes a request may have)."""
+    return (
+        id(servable),
+        signature.name,
+        tuple((alias, a.dtype.str, a.shape[1:]) for alias, a in sorted(arrays.items())),
+    )
 
 
 class Batcher:
@@ -185,22 +205,51 @@ class Batcher:
     def submit(
         self, servable: Servable, signature: Signature, arrays: Mapping[str, np.ndarray]
     ) -> Future:
+        return self._enqueue(servable, signature, arrays).future
+
+    def submit_async(
+        self, servable: Servable, signature: Signature, arrays: Mapping[str, np.ndarray]
+    ) -> asyncio.Future:
+        """Like submit(), for a caller on a running event loop: the result arrives on
+        that loop with the rest of its batch. Cancelling the returned future drops the
+        task if it has not started."""
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        task = self._enqueue(servable, signature, arrays, loop=loop, loop_future=waiter)
+        if task.future.done():  # e.g. zero rows: settled at once
+            _settle([task])
+        waiter.add_done_callback(lambda f: f.cancelled() and task.future.cancel())
+        return waiter
+
+    def _enqueue(
+        self,
+        servable: Servable,
+        signature: Signature,
+        arrays: Mapping[str, np.ndarray],
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        loop_future: asyncio.Future | None = None,
+    ) -> _Task:
         rows = _batch_rows(arrays)
         limit = self.options.max_batch_size
         if rows > limit:
             raise invalid(f"Task size {rows} is larger than maximum input batch size {limit}")
         task = _Task(arrays, rows)
+        task.loop, task.loop_future = loop, loop_future
         if rows == 0:
-            task.future.set_result(servable.run(signature, arrays))
-            return task.future
+            try:
+                task.future.set_result(servable.run(signature, arrays))
+            except Exception as exc:
+                task.future.set_exception(exc)
+            return task
         capacity = self.options.max_enqueued_batches * self.options.execution_limit
         with self._cond:
             if self._stopping:
                 raise ServingError(grpc.StatusCode.UNAVAILABLE, "The server is shutting down")
-            key = (id(servable), signature.name)
+            key = _queue_key(servable, signature, arrays)
             queue = self._queues.get(key)
             if queue is None:
-                queue = self._queues[key] = _Queue(servable, signature)
+                queue = self._queues[key] = _Queue(key, servable, signature)
             if queue.rows + rows > capacity:
                 raise ServingError(
                     grpc.StatusCode.UNAVAILABLE,
@@ -209,7 +258,7 @@ class Batcher:
             queue.pieces.append(_Piece(task, 0, rows))
             queue.rows += rows
             self._cond.notify()
-        return task.future
+        return task
 
     def stop(self) -> None:
         with self._cond:
@@ -233,6 +282,7 @@ class Batcher:
                 log.exception("batch failed unexpectedly")
                 for piece in batch[1]:
                     piece.task.fail(ServingError(grpc.StatusCode.INTERNAL, "batch failed"))
+            _settle([piece.task for piece in batch[1]])
 
     def _next_batch(self) -> tuple[_Queue, list[_Piece]] | None:
         """The ready queue whose oldest task waited longest, with up to a batch of rows."""
@@ -263,7 +313,7 @@ class Batcher:
             rows += piece.rows
         queue.rows -= rows
         if not queue.pieces:
-            del self._queues[(id(queue.servable), queue.signature.name)]
+            del self._queues[queue.key]
         return queue, taken
 
     def _wait_time(self) -> float | None:
@@ -317,6 +367,30 @@ class Batcher:
         if not sizes:
             return rows
         return sizes[bisect.bisect_left(sizes, rows)]
+
+
+def _settle(tasks: list[_Task]) -> None:
+    """Hand finished tasks to their event loops: one callback per loop per batch."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Task]] = {}
+    for task in tasks:
+        if task.loop is not None and task.future.done():
+            by_loop.setdefault(task.loop, []).append(task)
+    for loop, done in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_resolve, done)
+
+
+def _resolve(tasks: list[_Task]) -> None:
+    for task in tasks:
+        waiter = task.loop_future
+        if waiter is None or waiter.done():
+            continue
+        if task.future.cancelled():
+            waiter.cancel()
+        elif (error := task.future.exception()) is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(task.future.result())
 
 
 def _batch_rows(arrays: Mapping[str, np.ndarray]) -> int:

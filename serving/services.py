@@ -136,7 +136,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         """Run checked inputs: through the batcher, or on the bounded executor. The one
         path for every API (gRPC, REST), so they batch together."""
         if self.batcher is not None:
-            return await asyncio.wrap_future(self.batcher.submit(servable, signature, arrays))
+            return await self.batcher.submit_async(servable, signature, arrays)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, servable.run, signature, arrays)
 

@@ -194,3 +194,25 @@ def test_a_cancelled_caller_does_not_stall_the_others():
     assert waiting.result(5)["y"].tolist() == [[40.0]]
     assert model.batches == [1, 1]  # the cancelled row was not even run
     assert all(t.is_alive() for t in batcher._threads)
+
+
+def test_async_callers_get_their_own_rows_and_mismatched_shapes_never_share_a_batch():
+    # Rows of different trailing shapes cannot be stacked: they queue apart, and every
+    # caller on the event loop gets its own rows back (settled once per batch).
+    import asyncio
+
+    model = FakeModel()
+    batcher = make(max_batch_size=64, batch_timeout_micros=20_000, num_batch_threads=1)
+
+    async def main():
+        wide = {"x": np.arange(6, dtype=np.float32).reshape(2, 3)}
+        narrow = [{"x": np.full((1, 2), i, np.float32)} for i in range(3)]
+        futures = [batcher.submit_async(model, SIGNATURE, wide)]
+        futures += [batcher.submit_async(model, SIGNATURE, a) for a in narrow]
+        return await asyncio.gather(*futures)
+
+    results = asyncio.run(main())
+    batcher.stop()
+    assert results[0]["y"].tolist() == (np.arange(6).reshape(2, 3) * 2).tolist()
+    assert [r["y"].tolist() for r in results[1:]] == [[[0.0, 0.0]], [[2.0, 2.0]], [[4.0, 4.0]]]
+    assert sorted(model.batches) == [2, 3]  # one batch per shape
