@@ -123,11 +123,21 @@ def environment(serving_version: str, *, log: Log = _stderr) -> Path:
     A lock makes concurrent callers (two test sessions, `make -j`) wait for one creator;
     the COMPLETE marker, written last, makes an interrupted creation start over.
     """
+    if not re.fullmatch(r"\d+\.\d+\.\d+", serving_version):
+        raise CompatError(f"TF Serving version {serving_version!r}: expected X.Y.Z")
     root = cache_root()
     env_dir = root / f"tf-{serving_version}"
     python = env_dir / "bin" / "python"
     if (env_dir / COMPLETE).is_file():
         return python
+    try:
+        return _create(root, env_dir, serving_version, log)
+    except OSError as exc:  # e.g. a read-only cache directory in an image built without it
+        raise CompatError(f"cannot create {env_dir}: {exc}") from exc
+
+
+def _create(root: Path, env_dir: Path, serving_version: str, log: Log) -> Path:
+    python = env_dir / "bin" / "python"
     root.mkdir(parents=True, exist_ok=True)
     with open(root / f".tf-{serving_version}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -188,6 +198,8 @@ def check(exports: Iterable[Path], serving_version: str, *, log: Log = _stderr) 
             )
         except subprocess.TimeoutExpired as exc:
             raise CompatError(f"the checker ran over {CHECK_TIMEOUT} s") from exc
+        except OSError as exc:  # the environment's Python is gone: delete it to recreate
+            raise CompatError(f"cannot run {python}: {exc}") from exc
         if done.returncode != 0 or not out.is_file():
             tail = "\n".join(done.stderr.strip().splitlines()[-20:])
             raise CompatError(f"the checker exited {done.returncode}:\n{tail}")
@@ -216,8 +228,11 @@ def find_exports(paths: Iterable[Path]) -> list[Path]:
 
 def versions_to_check() -> list[str]:
     """The pinned version, plus any older ones SERVING_COMPAT_VERSIONS lists (oldest first)."""
-    extra = re.split(r"[,\s]+", os.environ.get("SERVING_COMPAT_VERSIONS", "").strip())
-    return sorted({pinned_version(), *filter(None, extra)}, key=version_key)
+    extra = list(filter(None, re.split(r"[,\s]+", os.environ.get("SERVING_COMPAT_VERSIONS", ""))))
+    for version in extra:
+        if not re.fullmatch(r"\d+\.\d+\.\d+", version):
+            raise CompatError(f"SERVING_COMPAT_VERSIONS: {version!r} is not X.Y.Z")
+    return sorted({pinned_version(), *extra}, key=version_key)
 
 
 def gate_export(export_dir: Path, *, name: str | None = None, log: Log = print) -> dict:

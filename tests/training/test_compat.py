@@ -61,6 +61,20 @@ def test_older_versions_from_the_environment_are_checked_too_oldest_first(
     assert compat.versions_to_check()[0] == "2.9.3"  # numerically, not as text
 
 
+def test_bad_settings_and_unwritable_caches_are_gate_errors_not_crashes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CompatError means "the gate did not run": export() warns and goes ahead."""
+    monkeypatch.setenv("SERVING_COMPAT_VERSIONS", "2.19")
+    with pytest.raises(compat.CompatError, match=r"not X\.Y\.Z"):
+        compat.versions_to_check()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("SERVING_COMPAT_CACHE", str(blocker / "cache"))
+    with pytest.raises(compat.CompatError, match="cannot create"):
+        compat.environment(PINNED)
+
+
 def test_exports_are_found_in_base_paths_and_version_directories(tmp_path: Path) -> None:
     base = tmp_path / "mnist"
     for name in ("10", "2", ".tmp-3-x", "notes"):
