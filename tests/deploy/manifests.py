@@ -8,8 +8,11 @@ merged YAML anchors, kustomize patches, generated ConfigMap names, image overrid
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import shutil
 import subprocess
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import ModuleType
@@ -18,12 +21,18 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.deploy import compose_v2
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVING_CONFIG_DIR = ROOT / "serving"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
 K8S = ROOT / "k8s"
-OVERLAYS = ("gpu", "cpu")
+OVERLAYS = ("gpu", "cpu")  # k8s/overlays/<variant>: the servers
+MODEL_STORES = ("gpu", "cpu")  # k8s/model-store/<variant>: namespace, PVC, training
+COMPONENTS = ("prometheus-operator", "hpa-request-metrics")  # k8s/components/<name>
 SERVER_CONTAINER = "tensorflow-serving"
+PROJECT_IMAGE = "mnist-serving"  # the Dockerfile's image
 
 # TF Serving's message types for the config files. tensorflow-serving-api ships only the
 # client-side protos (ModelServerConfig among them); BatchingParameters and MonitoringConfig
@@ -46,18 +55,27 @@ def proto_class(message: str) -> type:
     return getattr(module, message)
 
 
-def run_tool(argv: list[str], what: str, install_hint: str) -> str:
+def run_tool(
+    argv: list[str], what: str, install_hint: str, env: dict[str, str] | None = None
+) -> str:
     """Run a command line tool the tests depend on; a missing tool fails, never skips."""
     if shutil.which(argv[0]) is None:
         pytest.fail(f"`{argv[0]}` is not installed; {what} needs it ({install_hint})")
-    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        argv,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
     if result.returncode != 0:
         pytest.fail(f"`{' '.join(argv)}` failed ({result.returncode}):\n{result.stderr}")
     return result.stdout
 
 
-def compose_config(*files: Path) -> dict[str, Any]:
-    """The fully resolved compose model (`docker-compose config`) of `files`."""
+def compose_config(*files: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """The fully resolved compose model of `files` by Compose v1 (Debian's docker-compose)."""
     argv = ["docker-compose"]
     for file in files:
         argv += ["-f", str(file)]
@@ -65,8 +83,23 @@ def compose_config(*files: Path) -> dict[str, Any]:
         [*argv, "config"],
         "validating docker-compose.yml",
         "Debian: apt-get install -y docker-compose",
+        env=env,
     )
     return yaml.safe_load(text)
+
+
+def compose_v2_config(*files: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """The same by Compose v2 (`docker compose config`), every profile enabled."""
+    argv = [str(compose_v2.BINARY)]
+    for file in files:
+        argv += ["-f", str(file)]
+    text = run_tool(
+        [*argv, "--profile", "*", "config", "--format", "json"],
+        "validating docker-compose.yml with Compose v2",
+        compose_v2.INSTALL_HINT,
+        env=env,
+    )
+    return json.loads(text)
 
 
 def kustomize(directory: Path) -> list[dict[str, Any]]:
@@ -77,6 +110,41 @@ def kustomize(directory: Path) -> list[dict[str, Any]]:
         "install kubectl, which bundles kustomize",
     )
     return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def kustomize_with_components(
+    resource: Path, components: list[Path], workdir: Path
+) -> list[dict[str, Any]]:
+    """`resource` rendered with `components` added, as a user's overlay would add them.
+
+    kustomize takes no absolute paths in a kustomization, so the throwaway one written
+    in `workdir` names the checkout's directories relatively.
+    """
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(resource, workdir)],
+        "components": [os.path.relpath(c, workdir) for c in components],
+    }
+    (workdir / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    return kustomize(workdir)
+
+
+def pyproject() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def project_image(variant: str = "cpu") -> str:
+    """The Dockerfile's image as the deploy files must name it: pyproject's version."""
+    version = pyproject()["project"]["version"]
+    return f"{PROJECT_IMAGE}:{version}{'-gpu' if variant == 'gpu' else ''}"
+
+
+def tf_serving_image(variant: str = "cpu") -> str:
+    """The TF Serving image pinned in serving/tfserving.env, -gpu for the GPU variant."""
+    from training import compat
+
+    return compat.pinned_image() + ("-gpu" if variant == "gpu" else "")
 
 
 def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:

@@ -1,8 +1,12 @@
-"""docker-compose.yml: accepted by Compose, and the same server as on Kubernetes."""
+"""docker-compose.yml: accepted by Compose v1 and v2, and the same server as on Kubernetes.
+
+The `compose` fixture is Compose v1 (Debian's docker-compose 1.29), `compose_v2` is
+Docker Compose v2.40 (`docker compose`, what the README tells users to run); both must
+accept the file and read it the same way.
+"""
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -11,32 +15,50 @@ import pytest
 from tests.deploy import manifests
 
 VARIANTS = {"gpu": "serving", "cpu": "serving-cpu"}
-
-
-def pyproject_pin(package: str) -> str:
-    project = tomllib.loads((manifests.ROOT / "pyproject.toml").read_text())["project"]
-    requirements = [
-        *project["dependencies"],
-        *(r for extra in project["optional-dependencies"].values() for r in extra),
-    ]
-    pins = {r.split("==")[1] for r in requirements if r.split("==")[0] == package}
-    assert len(pins) == 1, f"{package}: pins {pins} in pyproject.toml"
-    return pins.pop()
+SERVICES = {"serving", "serving-cpu", "train", "locust-master", "locust-worker", "prometheus"}
+PROJECT_IMAGE_SERVICES = ("train", "locust-master", "locust-worker")
 
 
 def gpu_reservations(service: dict[str, Any]) -> list[dict[str, Any]]:
     return service.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices", [])
 
 
-def test_compose_accepts_the_file_and_defines_every_service(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {
-        "serving",
-        "serving-cpu",
-        "train",
-        "locust-master",
-        "locust-worker",
-        "prometheus",
-    }
+def published_ports(service: dict[str, Any]) -> set[tuple[str, int, int]]:
+    """(host address, published, target) of a service, in v1's or v2's notation."""
+    ports = set()
+    for port in service.get("ports", []):
+        if isinstance(port, dict):
+            ports.add((port.get("host_ip", ""), int(port["published"]), int(port["target"])))
+        else:
+            *address, published, target = port.split("/")[0].split(":")
+            ports.add((":".join(address), int(published), int(target)))
+    return ports
+
+
+def test_compose_accepts_the_file_and_defines_every_service(
+    compose: dict[str, Any], compose_v2: dict[str, Any]
+) -> None:
+    assert set(compose["services"]) == SERVICES
+    assert set(compose_v2["services"]) == SERVICES
+
+
+def test_compose_v1_and_v2_read_the_file_alike(
+    compose: dict[str, Any], compose_v2: dict[str, Any]
+) -> None:
+    """What each service runs, and how it is wired, does not depend on the Compose version."""
+    for name in SERVICES:
+        v1, v2 = compose["services"][name], compose_v2["services"][name]
+        for key in ("image", "entrypoint", "command", "user", "read_only", "profiles"):
+            assert v1.get(key) == v2.get(key), (name, key)
+        assert published_ports(v1) == published_ports(v2), name
+        assert {m.target for m in manifests.compose_mounts(v1)} == {
+            m.target for m in manifests.compose_mounts(v2)
+        }, name
+        conditions = (
+            {d: c["condition"] for d, c in s.get("depends_on", {}).items()} for s in (v1, v2)
+        )
+        assert next(conditions) == next(conditions), name
+        assert v1.get("healthcheck", {}).get("test") == v2.get("healthcheck", {}).get("test")
 
 
 def test_only_the_default_server_starts_without_a_profile(compose: dict[str, Any]) -> None:
@@ -85,19 +107,30 @@ def test_cpu_variant_reserves_no_gpu_and_runs_the_plain_image(compose: dict[str,
     assert "serving" in cpu["networks"]["default"]["aliases"]
 
 
-def test_images_are_pinned_to_the_projects_versions(
+def test_tf_serving_comes_from_the_one_version_file_and_matches_kubernetes(
     compose: dict[str, Any], overlays: dict[str, list[dict[str, Any]]]
 ) -> None:
     services = compose["services"]
-    for name, service in services.items():
-        assert manifests.image_tag(service["image"]) != "latest", name
-    server_image = manifests.container(
-        manifests.server_pod(overlays["gpu"]), manifests.SERVER_CONTAINER
-    )["image"]
-    assert services["serving"]["image"] == server_image
-    assert services["train"]["image"] == f"tensorflow/tensorflow:{pyproject_pin('tensorflow')}-gpu"
-    assert services["locust-master"]["image"] == f"locustio/locust:{pyproject_pin('locust')}"
-    assert services["locust-worker"]["image"] == services["locust-master"]["image"]
+    for variant, service in VARIANTS.items():
+        assert services[service]["image"] == manifests.tf_serving_image(variant)
+        k8s = manifests.container(manifests.server_pod(overlays[variant]), "tensorflow-serving")
+        assert services[service]["image"] == k8s["image"]
+    # Compose reads serving/tfserving.env as .env: the link must stay a link.
+    env = manifests.ROOT / ".env"
+    assert env.is_symlink() and env.resolve() == manifests.ROOT / "serving" / "tfserving.env"
+
+
+def test_project_services_run_the_project_image_built_here(compose: dict[str, Any]) -> None:
+    extras = set(manifests.pyproject()["project"]["optional-dependencies"])
+    for name in PROJECT_IMAGE_SERVICES:
+        service = compose["services"][name]
+        variant = "gpu" if name == "train" else "cpu"
+        assert service["image"] == manifests.project_image(variant), name
+        assert Path(service["build"]["context"]) == manifests.ROOT
+        wanted = set(service["build"]["args"]["EXTRAS"].split(","))
+        assert wanted <= extras, name
+        assert ("gpu" in wanted) == (variant == "gpu"), name
+    assert compose["services"]["prometheus"]["image"].split(":")[1] != "latest"
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -135,13 +168,7 @@ def test_server_ports_healthcheck_and_restart_policy(
     compose: dict[str, Any], overlays: dict[str, list[dict[str, Any]]], service: str
 ) -> None:
     spec = compose["services"][service]
-    published = {
-        (int(p["published"]), int(p["target"]))
-        if isinstance(p, dict)
-        else tuple(int(x) for x in p.split(":"))
-        for p in spec["ports"]
-    }
-    assert published == {(8500, 8500), (8501, 8501)}
+    assert published_ports(spec) == {("127.0.0.1", 8500, 8500), ("127.0.0.1", 8501, 8501)}
     flags = manifests.compose_server_flags(spec)
     assert manifests.flag_value(flags, "port") == "8500"
     assert manifests.flag_value(flags, "rest_api_port") == "8501"
@@ -153,16 +180,63 @@ def test_server_ports_healthcheck_and_restart_policy(
     assert spec["healthcheck"]["test"] == ["CMD", *readiness]
 
 
+def test_ports_are_published_on_loopback_unless_publish_address_says_otherwise(
+    compose: dict[str, Any],
+) -> None:
+    published = {
+        name: published_ports(service)
+        for name, service in compose["services"].items()
+        if service.get("ports")
+    }
+    assert set(published) == {"serving", "serving-cpu", "locust-master", "prometheus"}
+    assert {address for ports in published.values() for address, _, _ in ports} == {"127.0.0.1"}
+    opened = manifests.compose_v2_config(manifests.COMPOSE_FILE, env={"PUBLISH_ADDRESS": "0.0.0.0"})
+    assert {
+        address for name in published for address, _, _ in published_ports(opened["services"][name])
+    } == {"0.0.0.0"}
+
+
+def test_every_service_rotates_its_logs(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        logging = service.get("logging", {})
+        assert logging.get("driver") == "json-file", name
+        assert logging["options"]["max-size"] and int(logging["options"]["max-file"]) >= 2, name
+
+
+def test_services_wait_for_the_health_of_what_they_need(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    needs = {"locust-master": "serving", "locust-worker": "locust-master"}
+    for name, dependency in needs.items():
+        assert services[name]["depends_on"] == {dependency: {"condition": "service_healthy"}}
+        assert services[dependency]["healthcheck"]["test"][0] == "CMD", dependency
+    for name in set(services) - set(needs):
+        assert not services[name].get("depends_on"), name
+
+
+def test_containers_have_read_only_root_filesystems(compose: dict[str, Any]) -> None:
+    for name in ("serving", "serving-cpu", *PROJECT_IMAGE_SERVICES):
+        service = compose["services"][name]
+        assert service["read_only"] is True, name
+        assert "/tmp" in service["tmpfs"], name
+
+
+def test_the_gpu_server_keeps_its_cuda_jit_cache(compose: dict[str, Any]) -> None:
+    serving = compose["services"]["serving"]
+    cache = serving["environment"]["CUDA_CACHE_PATH"]
+    mounts = {m.target: m for m in manifests.compose_mounts(serving)}
+    assert not mounts[cache].read_only
+    assert mounts[cache].source in compose["volumes"]  # a named volume: survives re-creation
+    assert int(serving["environment"]["CUDA_CACHE_MAXSIZE"]) >= 256 * 2**20
+
+
 def test_training_exports_into_the_served_models(compose: dict[str, Any]) -> None:
     train = compose["services"]["train"]
     mounts = {m.target: m for m in manifests.compose_mounts(train)}
-    assert mounts["/src"].read_only and Path(mounts["/src"].source) == manifests.ROOT
-    assert not mounts["/src/models"].read_only
-    assert Path(mounts["/src/models"].source) == manifests.ROOT / "models"
-    script = train["command"][-1]
-    assert "optional-dependencies" in script and "train" in script
-    assert script.endswith("exec python -m training --export-dir models/mnist")
-    assert train["working_dir"] == "/src"
+    assert Path(mounts["/models"].source) == manifests.ROOT / "models"
+    assert not mounts["/models"].read_only
+    assert train["command"] == ["python", "-m", "training", "--export-dir", "/models/mnist"]
+    # The image runs as uid 10001; TRAIN_USER lets it run as the owner of ./models.
+    assert train["user"] == "10001:10001"
 
 
 def test_locust_aims_at_the_server_and_workers_can_scale(compose: dict[str, Any]) -> None:
@@ -173,34 +247,5 @@ def test_locust_aims_at_the_server_and_workers_can_scale(compose: dict[str, Any]
     # `--scale locust-worker=N` needs no fixed container name and no published port.
     assert "container_name" not in worker and not worker.get("ports")
     for service in (master, worker):
-        assert service["environment"]["PYTHONPATH"] == "/src"
-        mounts = {m.target: m for m in manifests.compose_mounts(service)}
-        assert mounts["/src"].read_only and Path(mounts["/src"].source) == manifests.ROOT
+        assert service["entrypoint"] == ["locust"]
         assert service["command"][service["command"].index("-f") + 1] == "loadtest/locustfile.py"
-
-
-def test_containers_install_dependencies_from_pyproject_the_same_way(
-    compose: dict[str, Any],
-    overlays: dict[str, list[dict[str, Any]]],
-    loadtest: list[dict[str, Any]],
-) -> None:
-    """Four places run the same install step; they must not drift apart."""
-
-    def install_step(script: str) -> str:
-        head = script.split("pip install", 1)[0]
-        assert "tomllib.load" in head, script
-        return head.replace(" train ", " EXTRA ").replace(" loadtest ", " EXTRA ")
-
-    services = compose["services"]
-    job = manifests.find(overlays["gpu"], "Job", "mnist-train")["spec"]["template"]["spec"]
-    scripts = [
-        services["train"]["command"][-1],
-        services["locust-master"]["entrypoint"][2],
-        manifests.container(job, "train")["command"][2],
-        *(
-            manifests.container(d["spec"]["template"]["spec"], "locust")["command"][2]
-            for d in loadtest
-            if d["kind"] == "Deployment"
-        ),
-    ]
-    assert len({install_step(s) for s in scripts}) == 1

@@ -101,3 +101,34 @@ def test_monitoring_exports_prometheus_metrics() -> None:
     config = parse(CONFIG / "monitoring.config", "MonitoringConfig")
     assert config.prometheus_config.enable
     assert config.prometheus_config.path == "/monitoring/prometheus/metrics"
+
+
+def test_warm_up_covers_every_batch_shape_the_batching_files_run(quick_model) -> None:
+    """TF Serving replays warm-up through the batching session, one record at a time.
+
+    With allowed_batch_sizes every batch is padded up to one of them, so each must have
+    a record of exactly that size, or the first real batch of that shape runs cold
+    (GPU kernel selection, autotuning and allocation under user traffic). Without them,
+    the largest executed batch and a lone request are warmed.
+    """
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    from training import export
+
+    path = quick_model.base_path / "1" / "assets.extra" / export.WARMUP_FILE
+    records = [
+        prediction_log_pb2.PredictionLog.FromString(raw).predict_log.request
+        for raw in tf.data.TFRecordDataset(str(path)).as_numpy_iterator()
+    ]
+    assert 0 < len(records) <= 1000  # TF Serving refuses more than 1000
+    sizes = {r.inputs["images"].tensor_shape.dim[0].size for r in records}
+    for variant, name in BATCHING_FILES.items():
+        params = parse(CONFIG / name, "BatchingParameters")
+        execution = (
+            params.max_execution_batch_size.value
+            if params.enable_large_batch_splitting.value
+            else params.max_batch_size.value
+        )
+        wanted = {1, execution, *params.allowed_batch_sizes}
+        assert wanted <= sizes, f"{variant}: no warm-up record of batch {sorted(wanted - sizes)}"

@@ -60,7 +60,13 @@ def test_warmup_records_are_prediction_logs(quick_model):
         assert tensor.dtype == np.float32 and tensor.shape[1:] == (28, 28, 1)
         assert tensor.min() >= 0.0 and tensor.max() <= 1.0
         sizes.append(tensor.shape[0])
-    assert sizes == list(export.WARMUP_BATCH_SIZES)
+        # The exporter's own answers ride along for the compatibility gate.
+        response = log.predict_log.response.outputs
+        probabilities = tf.make_ndarray(response["probabilities"])
+        assert probabilities.shape == (tensor.shape[0], 10)
+        np.testing.assert_array_equal(tf.make_ndarray(response["classes"]), probabilities.argmax(1))
+    # One record per batch shape the batching files make the servers run.
+    assert sizes == list(export.warmup_batch_sizes())
 
 
 def test_metrics_and_plots(quick_model):
@@ -72,6 +78,9 @@ def test_metrics_and_plots(quick_model):
         metrics["data_sha256"] == "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64"
     )
     assert {"tensorflow", "keras", "numpy"} <= set(metrics["packages"])
+    assert metrics["exported_with_tensorflow"] == tf.__version__
+    # Tests skip the gate (tests/conftest.py); tests/training/test_compat.py runs it.
+    assert metrics["serving_compat"] == {"skipped": True}
     for png in ("training_curves.png", "confusion_matrix.png"):
         assert (extra / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
