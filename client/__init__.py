@@ -5,7 +5,7 @@
     with Client("localhost:8500") as mnist:
         prediction = mnist.predict("digit.jpg")
         print(prediction.digit, prediction.confidence)
-        if prediction.is_uncertain():  # confidence under MIN_CONFIDENCE (0.8)
+        if prediction.is_uncertain():  # confidence under MIN_CONFIDENCE (0.9)
             ...
 
 Pictures are preprocessed the way MNIST itself was made (see client.preprocess), so photos

@@ -5,7 +5,7 @@
     python -m client metadata
     python -m client status [--wait 60]
 
-Answers the model is unsure of (confidence under 80%, or under --min-confidence) are
+Answers the model is unsure of (confidence under 90%, or under --min-confidence) are
 flagged: "[uncertain]" after the answer, "uncertain": true in JSON.
 
 Exit status: 0 when everything worked, 1 when any file or the server failed, 2 for a
