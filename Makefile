@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 MODELS := models/mnist
 DEMO_PORT ?= 8500
+# make demo's quick model when there is none yet (make train runs the full recipe)
+QUICK_TRAINING ?= --epochs 1 --batch-size 64
 
 .PHONY: demo test train lint clean deploy-tools bench protos loadtest check-serving-compat image
 
@@ -17,18 +19,22 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 ## demo: the main job on the local server: train (if no model yet) -> serve -> predict
+# TensorFlow's native start-up log stays quiet; `TF_CPP_MIN_LOG_LEVEL=0 make demo` shows it.
+# The servers' own logs go to $(VENV)/demo-server.log, shown if something fails.
+demo: export TF_CPP_MIN_LOG_LEVEL ?= 3
 demo: $(STAMP)
 	@if [ -z "$$(ls $(MODELS) 2>/dev/null | grep -E '^[0-9]+$$')" ]; then \
-		echo "== no model in $(MODELS) yet: training a quick one (make train for the full recipe)"; \
-		$(PY) -m training --epochs 1 --export-dir $(MODELS) || exit 1; \
+		echo "== no model in $(MODELS) yet: training a quick one, about a minute (make train for the full recipe)"; \
+		$(PY) -m training $(QUICK_TRAINING) --export-dir $(MODELS) || exit 1; \
 	fi
-	@echo "== serving $(MODELS) on port $(DEMO_PORT)"
+	@echo "== serving $(MODELS) on port $(DEMO_PORT) (log: $(VENV)/demo-server.log)"
 	@$(PY) -m serving --port=$(DEMO_PORT) --model_name=mnist \
 		--model_base_path=$(CURDIR)/$(MODELS) > $(VENV)/demo-server.log 2>&1 & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null; wait $$pid' EXIT; \
+	echo "== python -m serving.smoke: ten MNIST test digits through TF Serving's own client code"; \
 	$(PY) -m serving.smoke --server localhost:$(DEMO_PORT) --count 10 --wait 120 \
-		|| { cat $(VENV)/demo-server.log; exit 1; }; \
-	echo "== python -m client predict data/samples  (contact sheet: reports/contact_sheet.png)"; \
+		2>>$(VENV)/demo-server.log || { cat $(VENV)/demo-server.log; exit 1; }; \
+	echo "== python -m client predict data/samples: photos of digits, read by the client SDK"; \
 	mkdir -p reports; \
 	$(PY) -m client predict data/samples --server localhost:$(DEMO_PORT) \
 		--show reports/contact_sheet.png
@@ -75,7 +81,7 @@ train: $(STAMP)
 ## bench: batching and client cost, measured end to end; writes reports/bench.json
 bench: $(STAMP)
 	@if [ -z "$$(ls $(MODELS) 2>/dev/null | grep -E '^[0-9]+$$')" ]; then \
-		$(PY) -m training --epochs 1 --export-dir $(MODELS) || exit 1; \
+		$(PY) -m training $(QUICK_TRAINING) --export-dir $(MODELS) || exit 1; \
 	fi
 	$(PY) -m benchmarks.serving
 
@@ -88,7 +94,7 @@ HOST ?=
 loadtest: $(STAMP)
 	@if [ -z "$(HOST)" ] && [ -z "$$(ls $(MODELS) 2>/dev/null | grep -E '^[0-9]+$$')" ]; then \
 		echo "== no model in $(MODELS) yet: training a quick one (make train for the full recipe)"; \
-		$(PY) -m training --epochs 1 --export-dir $(MODELS) || exit 1; \
+		$(PY) -m training $(QUICK_TRAINING) --export-dir $(MODELS) || exit 1; \
 	fi
 	$(PY) -m loadtest --users $(USERS) --spawn-rate $(SPAWN_RATE) --duration $(DURATION) \
 		$(if $(HOST),--host $(HOST)) --model-base-path $(MODELS) --out reports/loadtest $(LOADTEST_ARGS)

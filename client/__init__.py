@@ -5,6 +5,8 @@
     with Client("localhost:8500") as mnist:
         prediction = mnist.predict("digit.jpg")
         print(prediction.digit, prediction.confidence)
+        if prediction.is_uncertain():  # confidence under MIN_CONFIDENCE (0.9)
+            ...
 
 Pictures are preprocessed the way MNIST itself was made (see client.preprocess), so photos
 of handwritten digits work, not only 28x28 crops. Everything raised on purpose is a
@@ -24,6 +26,7 @@ from client.errors import (
     Unavailable,
 )
 from client.results import (
+    MIN_CONFIDENCE,
     ModelMetadata,
     ModelStatus,
     Prediction,
@@ -34,6 +37,7 @@ from client.results import (
 from client.sync import Client
 
 __all__ = [
+    "MIN_CONFIDENCE",
     "AsyncClient",
     "Client",
     "ClientError",

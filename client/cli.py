@@ -1,11 +1,16 @@
 """`python -m client`: classify digit images on a TF Serving server from the shell.
 
     python -m client predict digit.png photos/ [--json] [--top-k 3] [--show sheet.png]
+                                               [--min-confidence 0.9]
     python -m client metadata
     python -m client status [--wait 60]
 
+Answers the model is unsure of (confidence under 90%, or under --min-confidence) are
+flagged: "[uncertain]" after the answer, "uncertain": true in JSON.
+
 Exit status: 0 when everything worked, 1 when any file or the server failed, 2 for a
-usage error. The server is --server, else $MNIST_SERVER, else localhost:8500.
+usage error, 3 when --min-confidence was given and some answer fell below it (and
+nothing failed). The server is --server, else $MNIST_SERVER, else localhost:8500.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from client.results import MIN_CONFIDENCE  # plain dataclasses: cheap to import
+
 if TYPE_CHECKING:  # imported lazily: `--help` and usage errors should not wait for gRPC
     import numpy as np
     from PIL import Image
@@ -30,7 +37,8 @@ SERVER_ENV = "MNIST_SERVER"
 DEFAULT_SERVER = "localhost:8500"
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 SHEET_LIMIT = 200  # entries on a contact sheet; beyond that it is too large to look at
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNCERTAIN = 0, 1, 2, 3
+UNCERTAIN = "[uncertain]"  # after an answer under the confidence threshold, in text output
 
 
 @dataclass
@@ -117,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--show", type=Path, metavar="OUT.png", help="write a contact sheet of what the model saw"
     )
+    predict.add_argument(
+        "--min-confidence",
+        type=_probability,
+        metavar="P",
+        help="flag answers less confident than P (0..1, or a percentage such as 90%%) and "
+        f"exit with status {EXIT_UNCERTAIN} if any was (default: flag under "
+        f"{MIN_CONFIDENCE * 100:.0f}%%, exit status unaffected)",
+    )
     predict.set_defaults(run=run_predict)
 
     metadata = commands.add_parser("metadata", parents=[common], help="print the signatures")
@@ -138,9 +154,10 @@ def run_predict(client: Client, args: argparse.Namespace) -> int:
     from client.errors import ImageError
     from client.preprocess import load_image, preprocess
 
+    threshold = MIN_CONFIDENCE if args.min_confidence is None else args.min_confidence
     items = list(expand(args.paths))
     progress = Progress(len(items), sys.stderr) if len(items) > args.batch_size else None
-    failed = False
+    failed = uncertain = False
     for start in range(0, len(items), args.batch_size):
         batch = items[start : start + args.batch_size]
         ready = []
@@ -164,16 +181,19 @@ def run_predict(client: Client, args: argparse.Namespace) -> int:
                 item.prediction = prediction
         for item in batch:
             failed |= item.error is not None
+            uncertain |= item.prediction is not None and item.prediction.is_uncertain(threshold)
             if progress:
                 progress.clear()
-            print(format_item(item, args.json, args.top_k), flush=True)
+            print(format_item(item, args.json, args.top_k, threshold), flush=True)
         if progress:
             progress.update(start + len(batch))
     if progress:
         progress.clear()
     if args.show:
-        _write_sheet(items, args.show)
-    return EXIT_FAILED if failed else EXIT_OK
+        _write_sheet(items, args.show, threshold)
+    if failed:
+        return EXIT_FAILED
+    return EXIT_UNCERTAIN if uncertain and args.min_confidence is not None else EXIT_OK
 
 
 def expand(paths: Sequence[str]) -> Iterator[Item]:
@@ -194,7 +214,9 @@ def expand(paths: Sequence[str]) -> Iterator[Item]:
             yield Item(text, path)  # a missing file fails later, with the others running
 
 
-def format_item(item: Item, as_json: bool, top_k: int) -> str:
+def format_item(
+    item: Item, as_json: bool, top_k: int, min_confidence: float = MIN_CONFIDENCE
+) -> str:
     p = item.prediction
     if as_json:
         if p is None:
@@ -203,6 +225,7 @@ def format_item(item: Item, as_json: bool, top_k: int) -> str:
             "file": item.name,
             "digit": p.digit,
             "confidence": round(p.confidence, 6),
+            "uncertain": p.is_uncertain(min_confidence),
             "probabilities": [round(v, 6) for v in p.probabilities],
             "model": p.model,
             "version": p.version,
@@ -212,7 +235,9 @@ def format_item(item: Item, as_json: bool, top_k: int) -> str:
         return json.dumps(record)
     if p is None:
         return f"{item.name}: error: {item.error}"
-    return f"{item.name}: " + ", ".join(f"{d} ({prob:.1%})" for d, prob in p.top(top_k))
+    answer = ", ".join(f"{d} ({prob:.1%})" for d, prob in p.top(top_k))
+    flag = f" {UNCERTAIN}" if p.is_uncertain(min_confidence) else ""
+    return f"{item.name}: {answer}{flag}"
 
 
 def run_metadata(client: Client, args: argparse.Namespace) -> int:
@@ -284,7 +309,7 @@ def _client(args: argparse.Namespace) -> Client:
     )
 
 
-def _write_sheet(items: list[Item], path: Path) -> None:
+def _write_sheet(items: list[Item], path: Path, min_confidence: float) -> None:
     from client import sheet
 
     shown = items[:SHEET_LIMIT]
@@ -295,10 +320,11 @@ def _write_sheet(items: list[Item], path: Path) -> None:
             model_input=item.model_input,
             title=(
                 f"{item.prediction.digit} ({item.prediction.confidence:.1%})"
+                + ("?" if item.prediction.is_uncertain(min_confidence) else "")
                 if item.prediction
                 else "error"
             ),
-            ok=item.prediction is not None,
+            ok=item.prediction is not None and not item.prediction.is_uncertain(min_confidence),
         )
         for item in shown
     ]
@@ -340,6 +366,18 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _probability(text: str) -> float:
+    """0.9, or 90%: a confidence threshold in (0, 1]."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        message = f"expected a probability such as 0.9 or 90%, got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a probability in (0, 1], got {text!r}")
     return value
 
 

@@ -14,11 +14,15 @@ import sys
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from training import data, export, model, report
+from training import data, tflog
+
+with tflog.quiet_import():  # TensorFlow's start-up log, unless TF_CPP_MIN_LOG_LEVEL is set
+    import keras
+    import tensorflow as tf
+
+    from training import export, model, report
 
 EPOCHS = 10
 BATCH_SIZE = 128
@@ -51,6 +55,7 @@ def train(args: argparse.Namespace) -> Path:
         train_ds,
         epochs=args.epochs,
         validation_data=(x_test, mnist.y_test),
+        shuffle=False,  # the dataset shuffles itself (Keras warns that its own would not)
         verbose=1 if sys.stdout.isatty() else 2,  # the progress bar, or a line per epoch in logs
     )
     training_seconds = time.monotonic() - started

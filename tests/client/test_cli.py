@@ -104,13 +104,77 @@ def test_plain_and_json_lines():
     assert cli.format_item(ok, False, 3) == "img.png: 7 (99.8%), 8 (0.1%), 9 (0.1%)"
     assert cli.format_item(bad, False, 1) == "bad.png: error: bad.png: not an image"
     record = json.loads(cli.format_item(ok, True, 1))
-    assert set(record) == {"file", "digit", "confidence", "probabilities", "model", "version"}
+    assert set(record) == {
+        "file",
+        "digit",
+        "confidence",
+        "uncertain",
+        "probabilities",
+        "model",
+        "version",
+    }
     assert record["digit"] == 7 and record["version"] == 3 and len(record["probabilities"]) == 10
+    assert record["uncertain"] is False
     assert json.loads(cli.format_item(ok, True, 2))["top"] == [[7, 0.998], [8, 0.0015]]
     assert json.loads(cli.format_item(bad, True, 1)) == {
         "file": "bad.png",
         "error": "bad.png: not an image",
     }
+
+
+UNSURE = Prediction(1, 0.55, (0.0, 0.55, 0.0, 0.0, 0.0, 0.0, 0.0, 0.45, 0.0, 0.0), "mnist", 3)
+
+
+def test_uncertain_answers_are_flagged():
+    unsure = cli.Item("scribble.png", None, prediction=UNSURE)
+    assert UNSURE.is_uncertain() and not PREDICTION.is_uncertain()
+    assert UNSURE.is_uncertain(0.6) and not UNSURE.is_uncertain(0.5)
+    assert cli.format_item(unsure, False, 1) == "scribble.png: 1 (55.0%) [uncertain]"
+    assert cli.format_item(unsure, False, 2) == "scribble.png: 1 (55.0%), 7 (45.0%) [uncertain]"
+    assert cli.format_item(unsure, False, 1, 0.5) == "scribble.png: 1 (55.0%)"
+    assert json.loads(cli.format_item(unsure, True, 1))["uncertain"] is True
+    assert json.loads(cli.format_item(unsure, True, 1, 0.5))["uncertain"] is False
+
+
+@pytest.mark.parametrize(
+    ("flag", "code", "uncertain"),
+    [
+        ([], 0, False),
+        (["--min-confidence", "0.9"], 0, False),
+        (["--min-confidence", "95%"], 3, True),
+    ],
+)
+def test_min_confidence_sets_the_threshold_and_the_exit_status(
+    flag, code, uncertain, tmp_path, capsys
+):
+    """The fake model answers with 91% confidence: under a 95% bar, the exit status is 3."""
+    from tests.client.test_preprocess import digit, encode, page
+
+    image = tmp_path / "digit.png"
+    image.write_bytes(encode(page(digit(0))))
+    with fake_server(Script()) as (target, _):
+        assert cli.main(["predict", str(image), "--server", target, "--json", *flag]) == code
+    assert json.loads(capsys.readouterr().out)["uncertain"] is uncertain
+
+
+def test_a_failure_outranks_an_uncertain_answer(tmp_path, capsys):
+    from tests.client.test_preprocess import digit, encode, page
+
+    (tmp_path / "digit.png").write_bytes(encode(page(digit(0))))
+    (tmp_path / "bad.png").write_text("not a picture")
+    with fake_server(Script()) as (target, _):
+        argv = ["predict", str(tmp_path), "--server", target, "--min-confidence", "0.99"]
+        assert cli.main(argv) == cli.EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "error" in out and "[uncertain]" in out
+
+
+@pytest.mark.parametrize("text", ["0", "1.5", "-0.2", "abc", "150%"])
+def test_min_confidence_must_be_a_probability(text, capsys):
+    with pytest.raises(SystemExit) as caught:
+        cli.build_parser().parse_args(["predict", "a.png", "--min-confidence", text])
+    assert caught.value.code == 2
+    assert "--min-confidence" in capsys.readouterr().err
 
 
 class Terminal(io.StringIO):

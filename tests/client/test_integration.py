@@ -159,7 +159,8 @@ def test_cli_predicts_the_samples_and_draws_the_sheet(server, tmp_path):
     lines = result.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == [str(p) for p in sample_files()]
     for line in lines:
-        digit_text, _, confidence = line.split(": ")[1].partition(" ")
+        answer = line.split(": ")[1].removesuffix(" [uncertain]")  # the quick model may be unsure
+        digit_text, _, confidence = answer.partition(" ")
         assert digit_text.isdigit() and confidence.startswith("(") and confidence.endswith("%)")
     with Image.open(sheet) as image:
         assert image.width > 400 and image.height > 3 * 100  # ten entries, four a row

@@ -6,14 +6,16 @@ import functools
 import io
 import struct
 import zlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
+from client import preprocess as preprocess_module
 from client.errors import ImageError
 from client.preprocess import BOX, CENTRE, SIZE, load_image, preprocess
-from tests.client import photos
+from tests.client import handwriting, photos
 from tests.conftest import ROOT
 from training import data
 
@@ -161,6 +163,96 @@ def test_exif_orientation_is_applied(orientation):
     # without the flag the same pixels give a turned digit: the test can tell the difference
     turned = preprocess(encode(stored, "JPEG", quality=90))
     assert close_to(turned, d) > max(CLOSE, 3 * close_to(out, d))
+
+
+# --- exercise books: printed rulings, pencil, shadows, fine pens ---
+
+
+def ruled(
+    image: Image.Image, spacing: int, colour=(140, 170, 215), rows=(), width=2
+) -> Image.Image:
+    """`image` with printed lines across it every `spacing` pixels (and at `rows`)."""
+    pixels = np.array(image)
+    for row in [*range(spacing // 2, pixels.shape[0], spacing), *rows]:
+        pixels[row : row + width] = np.minimum(pixels[row : row + width], colour)
+    return Image.fromarray(pixels)
+
+
+def squared(image: Image.Image, spacing: int, colour=(150, 160, 175)) -> Image.Image:
+    lines = ruled(image, spacing, colour)
+    return ruled(lines.transpose(Image.Transpose.TRANSPOSE), spacing, colour).transpose(
+        Image.Transpose.TRANSPOSE
+    )
+
+
+@pytest.mark.parametrize("paper", ["ruled", "squared"])
+def test_printed_lines_crossing_the_digit_are_not_ink(paper):
+    d = digit(14)
+    plain = page(d, size=(700, 900), at=(200, 300), field=280)
+    lined = ruled(plain, 70) if paper == "ruled" else squared(plain, 45)
+    out = preprocess(encode(lined, "JPEG", quality=85))
+    assert close_to(out, d) < CLOSE
+    assert np.abs(out - preprocess(encode(plain, "JPEG", quality=85))).mean() < 0.02
+
+
+def test_a_stroke_written_along_a_line_keeps_its_ink():
+    index = int(np.flatnonzero(mnist().y_test == 7)[0])
+    d = digit(index)
+    plain = page(d, size=(700, 900), at=(200, 300), field=280)
+    bar = int(np.argmax(d.sum(axis=1)))  # the 7's top bar, in the digit's 28x28 field
+    row = 200 + bar * 10 + 4  # the same row on the page: the line runs along the bar
+    out = preprocess(encode(ruled(plain, 1000, rows=[row])))
+    assert close_to(out, d) < CLOSE
+    assert out[:, :].sum() > 0.85 * preprocess(encode(plain)).sum()
+
+
+def test_printed_lines_alone_are_a_blank_page():
+    empty = Image.new("RGB", (800, 600), (240, 238, 230))
+    for lined in (ruled(empty, 40), squared(empty, 30)):
+        with pytest.raises(ImageError, match="no ink"):
+            preprocess(encode(lined))
+
+
+def test_pencil_grainy_and_faint_gets_mnist_weight():
+    d = digit(15)
+    rng = np.random.default_rng(0)
+    alpha = np.asarray(Image.fromarray(d).resize((280, 280), Image.Resampling.BICUBIC)) / 255
+    alpha = alpha * rng.uniform(0.3, 1.0, alpha.shape)  # graphite on the paper's tooth
+    cover = np.zeros((700, 900))
+    cover[200:480, 300:580] = alpha
+    paper, graphite = np.array([238, 236, 228]), np.array([130, 130, 136])
+    rgb = paper * (1 - cover[..., None]) + graphite * cover[..., None]
+    out = preprocess(encode(Image.fromarray(rgb.astype(np.uint8)), "JPEG", quality=80))
+    # This MNIST 5 is thin-stroked; the grain read as thin strokes is thickened a little
+    assert close_to(out, d) < 0.075
+    # to a weight within MNIST's usual range (10th to 95th percentile of its strokes)
+    assert preprocess_module.THIN <= preprocess_module._stroke_width(out) <= 2.9
+
+
+def test_a_fine_pen_on_a_large_digit_is_thickened_like_mnist():
+    digit_ = handwriting.handwritten("dev", 3)
+    thin = replace(digit_, pen=0.02)  # a fine ballpoint: a fiftieth of the digit's height
+    cover = np.zeros((800, 800), np.float32)
+    cover[100:700, 100:700] = thin.coverage(600, np.random.default_rng(0))
+    out = preprocess((255 * (1 - cover)).astype(np.uint8))
+    assert preprocess_module._stroke_width(out) >= preprocess_module.THIN
+
+
+def test_a_shadow_across_the_page_is_not_ink():
+    d = digit(16)
+    image = np.asarray(page(d, size=(700, 900), at=(200, 300), field=280), np.float32)
+    x = np.arange(image.shape[1])
+    shadow = 1 - 0.4 / (1 + np.exp(-(x - 380) / 25.0))  # a soft edge through the digit
+    out = preprocess((image * shadow[None, :, None]).astype(np.uint8))
+    assert close_to(out, d) < CLOSE
+
+
+@pytest.mark.parametrize("kind", photos.NOTEBOOK_KINDS)
+def test_mnist_digits_on_every_kind_of_exercise_book_page(kind):
+    for i in range(3):
+        d = digit(20 + i)
+        encoded, _ = photos.RENDERERS[kind](photos.mnist_glyph(d), np.random.default_rng([9, i]))
+        assert close_to(preprocess(encoded), d) < 0.075, (kind, i)
 
 
 def test_a_stray_speck_far_away_does_not_stretch_the_box():
