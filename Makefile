@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml
 # TensorFlow's native start-up log stays quiet; `TF_CPP_MIN_LOG_LEVEL=0 make demo` shows it.
 # The servers' own logs go to $(VENV)/demo-server.log, shown if something fails.
 demo: export TF_CPP_MIN_LOG_LEVEL ?= 3
+# The demo's quick model serves on the local server only: no TF Serving compatibility gate.
+demo: export SERVING_COMPAT ?= off
 demo: $(STAMP)
 	@if [ -z "$$(ls $(MODELS) 2>/dev/null | grep -E '^[0-9]+$$')" ]; then \
 		echo "== no model in $(MODELS) yet: training a quick one, about a minute (make train for the full recipe)"; \

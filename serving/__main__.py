@@ -16,15 +16,19 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
-from tensorflow.core.protobuf import config_pb2
 
-from serving import batching, flags, metrics, rest, warmup
-from serving import config as config_lib
-from serving import servable as servable_lib
-from serving.manager import Manager, Options
-from serving.servable import ServingError
-from serving.server import SHUTDOWN_GRACE_SECONDS, ModelServer
-from serving.services import PredictionService
+from training import tflog
+
+with tflog.quiet_import():  # TensorFlow's start-up log, unless TF_CPP_MIN_LOG_LEVEL is set
+    from tensorflow.core.protobuf import config_pb2
+
+    from serving import batching, flags, metrics, rest, warmup
+    from serving import config as config_lib
+    from serving import servable as servable_lib
+    from serving.manager import Manager, Options
+    from serving.servable import ServingError
+    from serving.server import SHUTDOWN_GRACE_SECONDS, ModelServer
+    from serving.services import PredictionService
 
 log = logging.getLogger("serving")
 
@@ -43,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s.%(msecs)03d %(levelname).1s serving] %(message)s",
         datefmt="%Y-%m-%d %H:%M:%S",
     )
+    # TensorFlow's Python logger repeats the loader's progress ("Restoring parameters")
+    # at INFO; this server logs each load itself.
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
     if args.version:
         import tensorflow as tf
 
