@@ -436,9 +436,15 @@ def test_sigterm_drains_in_flight_requests(quick_model, tmp_path):
     base = tmp_path / "mnist"
     shutil.copytree(quick_model.base_path, base)
     big = np.random.default_rng(0).random((6000, 28, 28, 1), dtype=np.float32)
+    # 6,000 images that take a second to run but a few bytes to send (TensorFlow's fill
+    # rule repeats the one value): the request is in the server within milliseconds even
+    # on a loaded machine, where an 18 MB upload might still be on the wire at SIGTERM.
+    slow = predict_pb2.PredictRequest()
+    slow.model_spec.name = "mnist"
+    slow.inputs["images"].CopyFrom(tf.make_tensor_proto(0.5, shape=big.shape))
     with running_server(["--model_name=mnist", f"--model_base_path={base}"]) as srv:
         predict, _ = stubs(srv.target)
-        future = predict.Predict.future(request_for(big), timeout=60)
+        future = predict.Predict.future(slow, timeout=60)
         time.sleep(0.3)  # in flight
         srv.process.send_signal(signal.SIGTERM)
         response = future.result()  # completes despite the SIGTERM
