@@ -16,8 +16,10 @@ from serving.launch import ROOT, RunningServer, free_port, python_env, running_s
 
 __all__ = ["ROOT", "RunningServer", "free_port", "python_env", "running_server"]
 
-# About 94% test accuracy in under a minute on 2 CPU cores: enough to tell digits apart.
-QUICK_TRAINING = ["--limit", "10000", "--epochs", "2"]
+# About 96% test accuracy in under a minute on 2 CPU cores: enough to tell digits apart.
+# (15,000 images: with the recipe's augmentation 10,000 gave only 93%, close to the 90%
+# that the REST and load tests require of the quick model.)
+QUICK_TRAINING = ["--limit", "15000", "--epochs", "2"]
 
 # Exports made by tests skip the TF Serving compatibility gate, which needs a second
 # TensorFlow (training.compat): only the tests marked `serving_compat` run it, so that

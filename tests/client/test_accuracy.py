@@ -1,6 +1,6 @@
 """Accuracy through the real server with the quick model: photos, and MNIST unchanged.
 
-The quick model (~94% on MNIST) is weaker than the recipe's, so the photo bounds are
+The quick model (~96% on MNIST) is weaker than the recipe's, so the photo bounds are
 relative, not the goals (see `python -m benchmarks.client_accuracy` for those): each
 photo is paired with the clean 28x28 digit it shows, and the preprocessing must not lose
 significantly more of them than the model already gets wrong on the clean digits.
