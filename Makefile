@@ -26,7 +26,7 @@ demo: export TF_CPP_MIN_LOG_LEVEL ?= 3
 demo: export SERVING_COMPAT ?= off
 demo: $(STAMP)
 	@if [ -z "$$(ls $(MODELS) 2>/dev/null | grep -E '^[0-9]+$$')" ]; then \
-		echo "== no model in $(MODELS) yet: training a quick one, about a minute (make train for the full recipe)"; \
+		echo "== no model in $(MODELS) yet: training a quick one, a minute or two (make train for the full recipe)"; \
 		$(PY) -m training $(QUICK_TRAINING) --export-dir $(MODELS) || exit 1; \
 	fi
 	@echo "== serving $(MODELS) on port $(DEMO_PORT) (log: $(VENV)/demo-server.log)"

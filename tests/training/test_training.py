@@ -73,7 +73,7 @@ def test_metrics_and_plots(quick_model):
     extra = version_dir(quick_model) / "assets.extra"
     metrics = json.loads((extra / "metrics.json").read_text())
     assert 0.5 < metrics["test_accuracy"] <= 1.0
-    assert metrics["epochs"] == 2 and metrics["train_examples"] == 10000
+    assert metrics["epochs"] == 2 and metrics["train_examples"] == 15000
     assert (
         metrics["data_sha256"] == "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64"
     )
