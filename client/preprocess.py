@@ -9,10 +9,13 @@ Steps, each for a reason:
 1. decode safely: refuse decompression bombs from the header, before decoding a pixel;
 2. apply the EXIF orientation (phones store photos sideways and set a flag);
 3. composite transparency onto white (drawing apps export ink on a transparent canvas);
-4. estimate the background colour locally (uneven light, vignetting, tinted paper), and
-   measure ink as the colour distance from it, so coloured ink counts as much as black;
+4. estimate the background colour locally (uneven light, vignetting, tinted paper, in
+   regions small enough to follow the edge of a shadow), and measure ink as the colour
+   distance from it, so coloured ink counts as much as black;
 5. detect polarity (dark ink on paper, or chalk on a board) and keep only ink of that sign;
-6. subtract the noise floor, crop to the ink, scale into 20x20, centre by mass in 28x28.
+6. remove printed rulings and grids (an exercise book's lines are not ink);
+7. subtract the noise floor, crop to the digit's own blob of ink, give thin strokes
+   (fine pens, pencil) MNIST's weight, scale into 20x20, centre by mass in 28x28.
 
 An image that is already an MNIST digit (clean, 28x28, white on black) comes through
 unchanged: its background is exactly zero, its ink box is 20 pixels, its mass centred.
