@@ -88,21 +88,22 @@ class Plan:
 
 
 def plan_classify(servable: Servable, request: classification_pb2.ClassificationRequest) -> Plan:
-    signature = _signature(
-        servable, request.model_spec.signature_name, "No signature was found with the name: "
-    )
-    check_classify(signature)
-    task = Task(CLASSIFY_METHOD, signature, servable.name)
-    return Plan(servable, (task,), serialized_examples(request.input), _classification_response)
+    return _plan_single(servable, request, CLASSIFY_METHOD)
 
 
 def plan_regress(servable: Servable, request: regression_pb2.RegressionRequest) -> Plan:
+    return _plan_single(servable, request, REGRESS_METHOD)
+
+
+def _plan_single(servable: Servable, request, method: str) -> Plan:
+    """Classify and Regress: one signature, checked by its API's rules, on the input."""
     signature = _signature(
         servable, request.model_spec.signature_name, "No signature was found with the name: "
     )
-    check_regress(signature)
-    task = Task(REGRESS_METHOD, signature, servable.name)
-    return Plan(servable, (task,), serialized_examples(request.input), _regression_response)
+    check, respond = _SINGLE[method]
+    check(signature)
+    task = Task(method, signature, servable.name)
+    return Plan(servable, (task,), serialized_examples(request.input), respond)
 
 
 def plan_multi_inference(servable: Servable, request: inference_pb2.MultiInferenceRequest) -> Plan:
@@ -348,6 +349,13 @@ def _multi_inference_response(
         else:
             entry.regression_result.CopyFrom(result)
     return response
+
+
+# method -> (signature check, response builder) for the one-signature APIs.
+_SINGLE = {
+    CLASSIFY_METHOD: (check_classify, _classification_response),
+    REGRESS_METHOD: (check_regress, _regression_response),
+}
 
 
 # ---- running ----------------------------------------------------------------------------

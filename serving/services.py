@@ -167,17 +167,17 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     @_handler("Classify")
     async def Classify(self, request, context):
-        if not request.HasField("model_spec"):
-            raise invalid("Missing ModelSpec")
-        servable = self.manager.resolve(request.model_spec)
-        return await inference.run_async(inference.plan_classify(servable, request), self.run_model)
+        return await self._single_signature(request, inference.plan_classify)
 
     @_handler("Regress")
     async def Regress(self, request, context):
+        return await self._single_signature(request, inference.plan_regress)
+
+    async def _single_signature(self, request, plan):
         if not request.HasField("model_spec"):
             raise invalid("Missing ModelSpec")
         servable = self.manager.resolve(request.model_spec)
-        return await inference.run_async(inference.plan_regress(servable, request), self.run_model)
+        return await inference.run_async(plan(servable, request), self.run_model)
 
     # Like TF Serving, MultiInference records no request metrics (it has no model_spec
     # of its own to label them with).
