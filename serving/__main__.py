@@ -103,8 +103,10 @@ def session_config(args) -> config_pb2.ConfigProto:
     intra, inter = args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism
     if intra <= 0 and inter <= 0:
         intra = inter = args.tensorflow_session_parallelism
-    config.intra_op_parallelism_threads = max(intra, 0)
-    config.inter_op_parallelism_threads = max(inter, 0)
+    # Passed on as given, like TF Serving: a negative inter-op value is TensorFlow's
+    # "run every op in the caller's thread" (no hand-off to an inter-op pool per run).
+    config.intra_op_parallelism_threads = intra
+    config.inter_op_parallelism_threads = inter
     return config
 
 

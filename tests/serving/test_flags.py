@@ -102,6 +102,10 @@ def test_session_config_file_then_thread_flags_as_tf_serving_applies_them(tmp_pa
     assert (config.intra_op_parallelism_threads, config.inter_op_parallelism_threads) == (3, 3)
     config = session_config(flags.parse([*base, "--tensorflow_intra_op_parallelism=2"]))
     assert (config.intra_op_parallelism_threads, config.inter_op_parallelism_threads) == (2, 0)
+    # Negative values pass through (TensorFlow: inter-op < 0 runs ops in the caller's thread).
+    caller = ["--tensorflow_intra_op_parallelism=1", "--tensorflow_inter_op_parallelism=-1"]
+    config = session_config(flags.parse([*base, *caller]))
+    assert (config.intra_op_parallelism_threads, config.inter_op_parallelism_threads) == (1, -1)
     every = ["--tensorflow_intra_op_parallelism=1", "--tensorflow_inter_op_parallelism=1"]
     assert "You cannot configure all." in flags.startup_error(
         flags.parse([*base, *every, "--tensorflow_session_parallelism=1"])
