@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -51,21 +52,18 @@ def sample_images(count: int) -> np.ndarray:
     return scale(mnist.x_test[:count])
 
 
-def measure_ceiling(version_dir: Path, images: np.ndarray, seconds: float) -> dict:
-    """The model alone: images/s at each batch size, and batch-1 latency."""
-    import tensorflow as tf
-
-    fn = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
+def time_batches(run: Callable[[np.ndarray], object], images: np.ndarray, seconds: float) -> dict:
+    """images/s and p50 latency of `run` on batches of each of CEILING_BATCHES."""
     results = {}
     for batch in CEILING_BATCHES:
-        x = tf.constant(np.resize(images, (batch, 28, 28, 1)))
+        x = np.resize(images, (batch, 28, 28, 1))
         for _ in range(3):
-            fn(images=x)
+            run(x)
         times = []
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
             started = time.perf_counter()
-            fn(images=x)["classes"].numpy()
+            run(x)
             times.append(time.perf_counter() - started)
         times_ms = np.array(times) * 1000
         results[batch] = {
@@ -73,6 +71,31 @@ def measure_ceiling(version_dir: Path, images: np.ndarray, seconds: float) -> di
             "p50_ms": float(np.percentile(times_ms, 50)),
         }
     return results
+
+
+def measure_ceiling(version_dir: Path, images: np.ndarray, seconds: float) -> dict:
+    """The model alone, as a TensorFlow function with every core: images/s per batch
+    size, and batch-1 latency."""
+    import tensorflow as tf
+
+    fn = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
+    return time_batches(lambda x: fn(images=tf.constant(x))["classes"].numpy(), images, seconds)
+
+
+def measure_served_model(version_dir: Path, images: np.ndarray, seconds: float) -> dict:
+    """The model as the server runs it: its session runtime with the server's thread
+    flags (SERVER_THREAD_FLAGS), in-process. What the server could reach if requests
+    cost nothing; the TensorFlow-function ceiling uses every core for each batch."""
+    from serving import flags
+    from serving import servable as servable_lib
+    from serving.__main__ import session_config
+
+    args = flags.parse(["--model_base_path=/unused", *SERVER_THREAD_FLAGS])
+    servable_lib.configure(session_config(args), method_name_check=False)
+    servable = servable_lib.Servable("mnist", 1, version_dir)
+    signature = servable.signature("")
+    (alias,) = signature.inputs
+    return time_batches(lambda x: servable.run(signature, {alias: x}), images, seconds)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -203,20 +226,30 @@ def measure_client_cost(images: np.ndarray, repeats: int = 2000) -> dict:
     return result
 
 
-def table(ceiling: dict, transport: dict, rows: list[dict], client_cost: dict) -> str:
+def table(ceiling: dict, served: dict, transport: dict, rows: list[dict], client_cost: dict) -> str:
     best = max(v["images_per_s"] for v in ceiling.values())
-    lines = ["In-process ceiling (no server):", "  batch  images/s   p50 ms"]
+    served_best = max(v["images_per_s"] for v in served.values())
+    lines = [
+        "In-process ceiling (no server): the model as a TensorFlow function (every core),",
+        "and as the server runs it (its session, " + " ".join(SERVER_THREAD_FLAGS) + "):",
+        "  batch  images/s   p50 ms   served images/s   p50 ms",
+    ]
     for batch, v in ceiling.items():
-        lines.append(f"  {batch:5d}  {v['images_per_s']:8.0f}  {v['p50_ms']:7.2f}")
+        lines.append(
+            f"  {batch:5d}  {v['images_per_s']:8.0f}  {v['p50_ms']:7.2f}"
+            f"  {served[batch]['images_per_s']:16.0f}  {served[batch]['p50_ms']:7.2f}"
+        )
     lines += [
         "",
         "Local server, one image per request:",
-        "  batching  conc  requests/s  p50 ms  p99 ms  x ceiling  errors  server CPU  loadgen CPU",
+        "  batching  conc  requests/s  p50 ms  p99 ms  x ceiling  x served  x transport"
+        "  errors  server CPU  loadgen CPU",
     ]
     for r in rows:
         lines.append(
             f"  {'on ' if r['batching'] else 'off'}       {r['concurrency']:4d}  {r['rps']:10.0f}"
             f"  {r['p50_ms']:6.2f}  {r['p99_ms']:6.2f}  {r['rps'] / best:9.2f}"
+            f"  {r['rps'] / served_best:8.2f}  {r['rps'] / transport['rps']:11.2f}"
             f"  {sum(r['errors'].values()):6d}  {r['server_cpu_percent']:8.0f}%"
             f"  {r['loadgen_cpu_percent']:9.0f}%"
         )
@@ -233,7 +266,7 @@ def table(ceiling: dict, transport: dict, rows: list[dict], client_cost: dict) -
     if (True, 1) in by:
         lines.append(
             f"  p50 at concurrency 1 with batching {by[True, 1]['p50_ms']:.2f} ms vs in-process "
-            f"batch-1 {ceiling[1]['p50_ms']:.2f} ms"
+            f"batch-1 {ceiling[1]['p50_ms']:.2f} ms (as served: {served[1]['p50_ms']:.2f} ms)"
         )
     lines += ["", "Client cost per 28x28 image (build request + read response, no network):"]
     official = client_cost["official_us"]
@@ -285,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     ceiling = measure_ceiling(version_dir, images, seconds=2.0)
-    print("ceiling measured", flush=True)
+    served = measure_served_model(version_dir, images, seconds=2.0)
+    print("ceilings measured", flush=True)
     transport = measure_transport(request_file, args.duration)
     rows = run_server_matrix(base, request_file, None, args.duration)
     print("no-batching runs measured", flush=True)
@@ -300,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"batching: {args.batching_file} with num_batch_threads={args.batch_threads}", flush=True)
     rows += run_server_matrix(base, request_file, batching_file, args.duration)
     client_cost = measure_client_cost(images)
-    report = table(ceiling, transport, rows, client_cost)
+    report = table(ceiling, served, transport, rows, client_cost)
     print()
     print(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -308,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "ceiling": ceiling,
+                "served_model": served,
                 "transport": transport,
                 "server": rows,
                 "client_cost": client_cost,
