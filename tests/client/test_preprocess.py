@@ -483,3 +483,27 @@ def test_mnist_form_digits_skip_the_pipeline_with_the_same_result(monkeypatch):
     assert module._already_mnist(out_of_range) is None
     with pytest.raises(ImageError, match="must be in"):
         preprocess(out_of_range)
+
+
+@pytest.mark.parametrize("shape", [(1, 100_000), (100_000, 1), (2, 5000), (10, 1001)])
+def test_extreme_aspect_ratios_are_refused_clearly(shape, monkeypatch):
+    """A strip far longer than wide holds no digit; arrays of it used to fail inside the
+    pipeline with a bare ValueError, and encoded ones are now refused from the header."""
+    strip = np.full(shape, 255, np.uint8)
+    strip[: max(1, shape[0] // 2), : max(1, shape[1] // 2)] = 0
+    with pytest.raises(ImageError, match=r"strip: .* too long and thin"):
+        preprocess(strip, name="strip")
+
+    def no_decoding(self):
+        raise AssertionError("pixels were decoded")
+
+    png = encode(Image.fromarray(strip))
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    with pytest.raises(ImageError, match=r"strip\.png: .* too long and thin"):
+        preprocess(png, name="strip.png")
+
+
+def test_a_long_thin_image_within_the_limit_still_works():
+    strip = np.full((8, 700), 255, np.uint8)
+    strip[2:6, 300:304] = 0
+    assert preprocess(strip).shape == (28, 28)
