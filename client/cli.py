@@ -164,7 +164,7 @@ def run_predict(client: Client, args: argparse.Namespace) -> int:
         for item in batch:
             if item.error is None:
                 try:
-                    source = item.path if item.path is not None else sys.stdin.buffer.read()
+                    source = item.path if item.path is not None else sys.stdin.buffer
                     image = load_image(source, name=item.name)
                     item.model_input = preprocess(image, name=item.name)
                     if args.show:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import stat
 import warnings
 from pathlib import Path
 from typing import IO, Union
@@ -42,6 +43,10 @@ CENTRE = 14.0  # where MNIST's centres of mass sit (row and column index, measur
 # can declare billions of pixels (a "decompression bomb"). 50 megapixels is above any
 # phone camera in common use.
 MAX_PIXELS = 50_000_000
+# The most bytes read from a file or stream: an uncompressed 50-megapixel RGBA image
+# (BMP, TIFF) fits, so does any photo. A path or stream that goes on (a device such as
+# /dev/zero, stdin fed from one) is cut off here rather than taking all the memory.
+MAX_FILE_BYTES = 200 * 1024 * 1024
 # An image longer than this many times its width (or the reverse) is refused: it is a
 # strip, not a picture of a digit, and reduced to WORK_SIZE its short side would be
 # under 8 pixels, too few for the steps below (which would fail on an empty axis).
@@ -155,24 +160,11 @@ def load_image(
     if isinstance(image, np.ndarray):
         raise ImageError(f"{name}: an array is not an encoded image; pass it to preprocess()")
     if isinstance(image, str | os.PathLike):
-        path = Path(image)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ImageError(f"{name}: no such file") from None
-        except IsADirectoryError:
-            raise ImageError(f"{name}: is a directory, not an image") from None
-        except OSError as exc:
-            raise ImageError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+        data = _read_file(Path(image), name)
     elif isinstance(image, bytes | bytearray | memoryview):
         data = bytes(image)
     elif hasattr(image, "read"):
-        try:
-            data = image.read()
-        except OSError as exc:
-            raise ImageError(f"{name}: cannot read: {exc}") from exc
-        if not isinstance(data, bytes):
-            raise ImageError(f"{name}: file object must be opened in binary mode")
+        data = _read_stream(image, name)
     else:
         raise ImageError(
             f"{name}: unsupported input type {type(image).__name__}; pass a path, bytes, "
@@ -208,6 +200,54 @@ def load_image(
     except Exception as exc:  # truncated data is OSError; damaged data anything at all
         raise ImageError(f"{name}: truncated or corrupt image data ({exc})") from exc
     return _upright(opened, name, max_pixels)
+
+
+def _read_file(path: Path, name: str) -> bytes:
+    """The bytes of a regular file, refusing anything else before reading a byte.
+
+    Opened without blocking: a FIFO's open() would otherwise wait for a writer forever.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        broken = " (a broken symbolic link)" if path.is_symlink() else ""
+        raise ImageError(f"{name}: no such file{broken}") from None
+    except IsADirectoryError:
+        raise ImageError(f"{name}: is a directory, not an image") from None
+    except OSError as exc:
+        raise ImageError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise ImageError(f"{name}: is a directory, not an image")
+        raise ImageError(f"{name}: not a regular file (a pipe, socket or device)")
+    with open(fd, "rb") as file:
+        return _read_stream(file, name)
+
+
+def _read_stream(stream: IO[bytes], name: str) -> bytes:
+    """Everything a binary stream holds, up to MAX_FILE_BYTES (ImageError beyond)."""
+    limit = MAX_FILE_BYTES
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        try:
+            # A raw stream may return less than asked for before its end; loop until b"".
+            chunk = stream.read(limit + 1 - size)
+        except OSError as exc:
+            raise ImageError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+        if not isinstance(chunk, bytes | bytearray):
+            if chunk is None:  # a non-blocking stream with nothing to read yet
+                raise ImageError(f"{name}: stream has no data ready (non-blocking)")
+            raise ImageError(f"{name}: file object must be opened in binary mode")
+        if not chunk:
+            break
+        chunks.append(bytes(chunk))
+        size += len(chunk)
+    if size > limit:
+        raise ImageError(f"{name}: over {limit} bytes; refused (no image needs that many)")
+    return b"".join(chunks)
 
 
 def _check_size(

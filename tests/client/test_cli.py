@@ -192,3 +192,16 @@ def test_progress_bar_only_on_a_terminal():
     bar = cli.Progress(100, tty)
     bar.update(50)
     assert "50/100" in tty.getvalue() and "#" * 15 in tty.getvalue()
+
+
+def test_stdin_is_read_only_up_to_the_limit(monkeypatch, capsys):
+    """`predict - < /dev/zero` must not take all the memory there is."""
+    from client import preprocess
+
+    monkeypatch.setattr(preprocess, "MAX_FILE_BYTES", 1000, raising=False)
+    stdin = io.TextIOWrapper(io.BytesIO(bytes(5000)))
+    monkeypatch.setattr("sys.stdin", stdin)
+    with fake_server(Script()) as (target, _):
+        assert cli.main(["predict", "-", "--server", target]) == cli.EXIT_FAILED
+    assert "<stdin>: error: <stdin>: over 1000 bytes" in capsys.readouterr().out
+    assert stdin.buffer.tell() <= 1001
