@@ -197,19 +197,29 @@ def run_predict(client: Client, args: argparse.Namespace) -> int:
 
 
 def expand(paths: Sequence[str]) -> Iterator[Item]:
-    """Files as given; directories as their image files, sorted; "-" as stdin."""
+    """Files as given; directories as their image files, sorted; "-" as stdin.
+
+    Every entry named like an image is kept, whatever it is: one that is no readable
+    file (a dangling link, a link loop, a FIFO) then fails like any other file, named,
+    and the exit status says so, rather than being left out without a word.
+    """
     for text in paths:
         if text == "-":
             yield Item("<stdin>", None)
             continue
         path = Path(text)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            try:
+                entries = list(path.iterdir())
+            except OSError as exc:
+                why = exc.strerror or str(exc)
+                yield Item(text, None, error=f"{text}: cannot list this directory: {why}")
+                continue
+            files = sorted(p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES)
             if not files:
                 yield Item(text, None, error=f"{text}: no image files in this directory")
             for file in files:
-                if file.is_file():
-                    yield Item(str(file), file)
+                yield Item(str(file), file)
         else:
             yield Item(text, path)  # a missing file fails later, with the others running
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 
 import pytest
@@ -205,3 +206,34 @@ def test_stdin_is_read_only_up_to_the_limit(monkeypatch, capsys):
         assert cli.main(["predict", "-", "--server", target]) == cli.EXIT_FAILED
     assert "<stdin>: error: <stdin>: over 1000 bytes" in capsys.readouterr().out
     assert stdin.buffer.tell() <= 1001
+
+
+def test_unusable_entries_of_a_directory_are_reported_and_fail(tmp_path, capsys):
+    """Image-named entries that are no readable file (a dangling link, a link loop, a
+    FIFO) were skipped without a word, and the exit status was 0."""
+    from tests.client.test_preprocess import digit, encode, page
+
+    (tmp_path / "good.png").write_bytes(encode(page(digit(0))))
+    (tmp_path / "gone.png").symlink_to(tmp_path / "deleted.png")
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    os.mkfifo(tmp_path / "pipe.png")
+    with fake_server(Script()) as (target, _):
+        code = cli.main(["predict", str(tmp_path), "--server", target])
+    out = capsys.readouterr().out.splitlines()
+    assert code == cli.EXIT_FAILED
+    assert [line.split(":")[0] for line in out] == [
+        str(tmp_path / name) for name in ("gone.png", "good.png", "loop.png", "pipe.png")
+    ]
+    assert "no such file (a broken symbolic link)" in out[0]
+    assert "error" not in out[1]
+    assert "cannot read" in out[2]
+    assert "not a regular file" in out[3]
+
+
+def test_a_directory_that_cannot_be_listed_is_an_error(tmp_path, monkeypatch):
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cli.Path, "iterdir", denied)
+    [item] = cli.expand([str(tmp_path)])
+    assert item.error == f"{tmp_path}: cannot list this directory: Permission denied"
