@@ -48,7 +48,7 @@ class Item:
     name: str
     path: Path | None  # None for stdin or an entry that is only an error
     error: str | None = None
-    original: Image.Image | None = None  # kept only for --show
+    original: Image.Image | None = None  # a thumbnail, kept only for --show
     model_input: np.ndarray | None = None
     prediction: Prediction | None = None
 
@@ -151,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_predict(client: Client, args: argparse.Namespace) -> int:
     import numpy as np
 
+    from client import sheet
     from client.errors import ImageError
     from client.preprocess import load_image, preprocess
 
@@ -160,15 +161,18 @@ def run_predict(client: Client, args: argparse.Namespace) -> int:
     failed = uncertain = False
     for start in range(0, len(items), args.batch_size):
         batch = items[start : start + args.batch_size]
+        # What the contact sheet will show is kept, as thumbnails (a decoded photo is
+        # megabytes); everything else is let go once its line is printed.
+        shown = [args.show is not None and start + i < SHEET_LIMIT for i in range(len(batch))]
         ready = []
-        for item in batch:
+        for item, keep in zip(batch, shown, strict=True):
             if item.error is None:
                 try:
                     source = item.path if item.path is not None else sys.stdin.buffer
                     image = load_image(source, name=item.name)
                     item.model_input = preprocess(image, name=item.name)
-                    if args.show:
-                        item.original = image
+                    if keep:
+                        item.original = sheet.thumbnail(image)
                     ready.append(item)
                 except ImageError as exc:
                     item.error = str(exc)
@@ -179,12 +183,14 @@ def run_predict(client: Client, args: argparse.Namespace) -> int:
             predictions = client.predict_tensor(stacked, batch_size=len(ready))
             for item, prediction in zip(ready, predictions, strict=True):
                 item.prediction = prediction
-        for item in batch:
+        for item, keep in zip(batch, shown, strict=True):
             failed |= item.error is not None
             uncertain |= item.prediction is not None and item.prediction.is_uncertain(threshold)
             if progress:
                 progress.clear()
             print(format_item(item, args.json, args.top_k, threshold), flush=True)
+            if not keep:
+                item.model_input = None
         if progress:
             progress.update(start + len(batch))
     if progress:

@@ -237,3 +237,26 @@ def test_a_directory_that_cannot_be_listed_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setattr(cli.Path, "iterdir", denied)
     [item] = cli.expand([str(tmp_path)])
     assert item.error == f"{tmp_path}: cannot list this directory: Permission denied"
+
+
+def test_show_keeps_thumbnails_and_only_of_what_the_sheet_shows(tmp_path, monkeypatch):
+    """--show kept every decoded original (2.9 MB a photo) until the end of the run."""
+    from client import sheet
+    from tests.client.test_preprocess import digit, encode, page
+
+    items = []
+    for i in range(3):
+        path = tmp_path / f"{i}.png"
+        path.write_bytes(encode(page(digit(i), size=(700, 500), at=(200, 150), field=200)))
+        items.append(cli.Item(str(path), path))
+    monkeypatch.setattr(cli, "expand", lambda paths: iter(items))
+    monkeypatch.setattr(cli, "SHEET_LIMIT", 2)
+    with fake_server(Script()) as (target, _):
+        argv = ["predict", "x", "--server", target, "--show", str(tmp_path / "sheet.png")]
+        assert cli.main(argv) == cli.EXIT_OK
+    assert (tmp_path / "sheet.png").exists()
+    for item in items[:2]:
+        assert max(item.original.size) <= sheet.THUMB
+        assert item.model_input is not None
+    assert items[2].original is None and items[2].model_input is None
+    assert items[2].prediction is not None
