@@ -34,7 +34,9 @@ def fake_digit(image: np.ndarray) -> int:
 class Script:
     failures: list[grpc.StatusCode] = field(default_factory=list)  # returned first, in order
     delay: float = 0.0  # seconds before answering
-    mode: str = "ok"  # ok | bad_shape | no_output | padded | bad_any
+    # ok | bad_shape | no_output | padded | bad_any | nan | negative | unnormalized
+    mode: str = "ok"
+    details: str | None = None  # the message of the scripted failures
     loading_polls: int = 0  # GetModelStatus answers LOADING this many times first
     calls: dict[str, int] = field(default_factory=dict)
     batch_sizes: list[int] = field(default_factory=list)
@@ -45,7 +47,7 @@ class Script:
             self.calls[method] = self.calls.get(method, 0) + 1
             failure = self.failures.pop(0) if self.failures else None
         if failure is not None:
-            context.abort(failure, f"scripted {failure.name}")
+            context.abort(failure, self.details or f"scripted {failure.name}")
         if self.delay:
             time.sleep(self.delay)
 
@@ -68,6 +70,12 @@ class FakeServing:
         mode = self.script.mode
         if mode == "bad_shape":
             probabilities = probabilities[:, :9]
+        elif mode == "nan":
+            probabilities[-1, 0] = np.nan
+        elif mode == "negative":  # still summing to 1
+            probabilities[-1, :2] = (-0.5, 0.51)
+        elif mode == "unnormalized":  # scores, not probabilities
+            probabilities[-1] /= 2
         if mode != "no_output":
             response.outputs["probabilities"].CopyFrom(tensors.to_proto(probabilities))
         if mode == "padded":  # a response over gRPC's default 4 MB receive limit

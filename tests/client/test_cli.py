@@ -260,3 +260,21 @@ def test_show_keeps_thumbnails_and_only_of_what_the_sheet_shows(tmp_path, monkey
         assert item.model_input is not None
     assert items[2].original is None and items[2].model_input is None
     assert items[2].prediction is not None
+
+
+def test_json_output_stays_json_when_the_server_sends_nan(tmp_path, capsys):
+    """NaN probabilities were printed as `NaN`, which no JSON parser accepts."""
+    from tests.client.test_preprocess import digit, encode, page
+
+    (tmp_path / "digit.png").write_bytes(encode(page(digit(0))))
+    with fake_server(Script(mode="nan")) as (target, _):
+        code = cli.main(["predict", str(tmp_path), "--server", target, "--json"])
+    out, err = capsys.readouterr()
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    for line in out.splitlines():
+        json.loads(line, parse_constant=refuse)
+    assert code == cli.EXIT_FAILED
+    assert "are not finite" in err
