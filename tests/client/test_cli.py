@@ -278,3 +278,31 @@ def test_json_output_stays_json_when_the_server_sends_nan(tmp_path, capsys):
         json.loads(line, parse_constant=refuse)
     assert code == cli.EXIT_FAILED
     assert "are not finite" in err
+
+
+HOSTILE = "bad\x1b]0;owned\x07\x1b[2J\r\nsecond line\u202etxt.exe\x9b31m"
+
+
+def test_server_messages_reach_the_terminal_escaped(tmp_path, capsys):
+    """A server's error details are printed with their control characters escaped:
+    raw, they could clear the screen, retitle the window or fake further lines."""
+    import grpc
+
+    from tests.client.test_preprocess import digit, encode, page
+
+    (tmp_path / "digit.png").write_bytes(encode(page(digit(0))))
+    script = Script(failures=[grpc.StatusCode.INVALID_ARGUMENT], details=HOSTILE)
+    with fake_server(script) as (target, _):
+        assert cli.main(["predict", str(tmp_path), "--server", target]) == cli.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err.endswith(r"bad\x1b]0;owned\x07\x1b[2J\r\nsecond line\u202etxt.exe\x9b31m" + "\n")
+    assert err.count("\n") == 1 and err.isascii()
+
+
+def test_file_names_and_status_messages_are_escaped_too(tmp_path, capsys):
+    missing = tmp_path / "a\x1b[8mhidden.png"
+    assert cli.main(["predict", str(missing), "--server", "127.0.0.1:1"]) == cli.EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and r"a\x1b[8mhidden.png: error:" in out
+    assert cli.printable("naïve, 7 (99.8%)") == "naïve, 7 (99.8%)"  # printable text stays
+    assert cli.printable("\udcff") == r"\udcff"  # an undecodable byte of a file name
