@@ -26,6 +26,13 @@ DEFAULT_PORT = 8500  # TF Serving's gRPC port
 # gRPC refuses messages over 4 MB by default: about 1,300 MNIST images per Predict.
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 RECONNECT_BACKOFF_MS = (100, 2000)  # first and longest wait before reconnecting
+# How long one connection attempt may take (TCP, TLS, and the server's first HTTP/2
+# frames), as gRPC core's "grpc.min_reconnect_backoff_ms": despite the name, it is the
+# minimum connect timeout, not a backoff. Calls wait while a connection is being made,
+# so their own timeouts are what bound connecting; this only has to be longer than any
+# of them is likely to be. 20 s is gRPC's default. (At 100 ms, every attempt over a
+# 400 ms round trip timed out, and calls failed UNAVAILABLE in a second.)
+MIN_CONNECT_TIMEOUT_MS = 20_000
 # Round robin over every address, skipping servers whose grpc.health.v1 status is not
 # SERVING: a server that is shutting down says so first, and stops getting new calls
 # before it closes (calls it would otherwise cancel). Servers without the health service
@@ -98,8 +105,8 @@ def channel_spec(
         # After a failed connection gRPC waits ~1 s, growing to 2 min, before trying again,
         # and fails calls fast meanwhile; a restarted server would outlast our retries.
         ("grpc.initial_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[0]),
-        ("grpc.min_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[0]),
         ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[1]),
+        ("grpc.min_reconnect_backoff_ms", MIN_CONNECT_TIMEOUT_MS),
     ]
     if balanced:
         options.append(("grpc.service_config", ROUND_ROBIN))

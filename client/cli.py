@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import sys
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,11 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".t
 SHEET_LIMIT = 200  # entries on a contact sheet; beyond that it is too large to look at
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNCERTAIN = 0, 1, 2, 3
 UNCERTAIN = "[uncertain]"  # after an answer under the confidence threshold, in text output
+# Characters a terminal acts on instead of showing: controls (C0, DEL, C1: escape
+# sequences clear the screen, retitle the window, fake lines), invisible formatting
+# (bidirectional overrides reorder what is shown), line and paragraph separators, and
+# lone surrogates (the undecodable bytes of a file name, which print() cannot encode).
+HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 @dataclass
@@ -48,7 +54,7 @@ class Item:
     name: str
     path: Path | None  # None for stdin or an entry that is only an error
     error: str | None = None
-    original: Image.Image | None = None  # kept only for --show
+    original: Image.Image | None = None  # a thumbnail, kept only for --show
     model_input: np.ndarray | None = None
     prediction: Prediction | None = None
 
@@ -67,13 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         client = _client(args)
     except (ClientError, ValueError) as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        say(f"{parser.prog}: error: {exc}", sys.stderr)
         return EXIT_USAGE
     with client:
         try:
             return args.run(client, args)
         except ClientError as exc:  # the server failed or cannot be reached: one line
-            print(f"error: {exc}", file=sys.stderr)
+            say(f"error: {exc}", sys.stderr)
             return EXIT_FAILED
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
@@ -81,6 +87,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BrokenPipeError:  # `... | head`: the reader left; stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return EXIT_FAILED
+
+
+def printable(text: str) -> str:
+    """`text` with every character in HIDDEN written as its escape (\\x1b, \\u202e).
+
+    What is printed comes partly from elsewhere: the server's error details and status
+    messages, file names in a directory. Raw, they could act on the user's terminal.
+    """
+    if text.isprintable():  # every HIDDEN category is unprintable: the common case
+        return text
+    return "".join(
+        c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) in HIDDEN else c
+        for c in text
+    )
+
+
+def say(text: str, stream: TextIO | None = None) -> None:
+    """Print one line, escaped (see printable), on stdout or `stream`."""
+    print(printable(text), file=stream or sys.stdout, flush=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_predict(client: Client, args: argparse.Namespace) -> int:
     import numpy as np
 
+    from client import sheet
     from client.errors import ImageError
     from client.preprocess import load_image, preprocess
 
@@ -160,15 +186,18 @@ def run_predict(client: Client, args: argparse.Namespace) -> int:
     failed = uncertain = False
     for start in range(0, len(items), args.batch_size):
         batch = items[start : start + args.batch_size]
+        # What the contact sheet will show is kept, as thumbnails (a decoded photo is
+        # megabytes); everything else is let go once its line is printed.
+        shown = [args.show is not None and start + i < SHEET_LIMIT for i in range(len(batch))]
         ready = []
-        for item in batch:
+        for item, keep in zip(batch, shown, strict=True):
             if item.error is None:
                 try:
-                    source = item.path if item.path is not None else sys.stdin.buffer.read()
+                    source = item.path if item.path is not None else sys.stdin.buffer
                     image = load_image(source, name=item.name)
                     item.model_input = preprocess(image, name=item.name)
-                    if args.show:
-                        item.original = image
+                    if keep:
+                        item.original = sheet.thumbnail(image)
                     ready.append(item)
                 except ImageError as exc:
                     item.error = str(exc)
@@ -179,12 +208,14 @@ def run_predict(client: Client, args: argparse.Namespace) -> int:
             predictions = client.predict_tensor(stacked, batch_size=len(ready))
             for item, prediction in zip(ready, predictions, strict=True):
                 item.prediction = prediction
-        for item in batch:
+        for item, keep in zip(batch, shown, strict=True):
             failed |= item.error is not None
             uncertain |= item.prediction is not None and item.prediction.is_uncertain(threshold)
             if progress:
                 progress.clear()
-            print(format_item(item, args.json, args.top_k, threshold), flush=True)
+            say(format_item(item, args.json, args.top_k, threshold))
+            if not keep:
+                item.model_input = None
         if progress:
             progress.update(start + len(batch))
     if progress:
@@ -197,19 +228,29 @@ def run_predict(client: Client, args: argparse.Namespace) -> int:
 
 
 def expand(paths: Sequence[str]) -> Iterator[Item]:
-    """Files as given; directories as their image files, sorted; "-" as stdin."""
+    """Files as given; directories as their image files, sorted; "-" as stdin.
+
+    Every entry named like an image is kept, whatever it is: one that is no readable
+    file (a dangling link, a link loop, a FIFO) then fails like any other file, named,
+    and the exit status says so, rather than being left out without a word.
+    """
     for text in paths:
         if text == "-":
             yield Item("<stdin>", None)
             continue
         path = Path(text)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            try:
+                entries = list(path.iterdir())
+            except OSError as exc:
+                why = exc.strerror or str(exc)
+                yield Item(text, None, error=f"{text}: cannot list this directory: {why}")
+                continue
+            files = sorted(p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES)
             if not files:
                 yield Item(text, None, error=f"{text}: no image files in this directory")
             for file in files:
-                if file.is_file():
-                    yield Item(str(file), file)
+                yield Item(str(file), file)
         else:
             yield Item(text, path)  # a missing file fails later, with the others running
 
@@ -243,14 +284,14 @@ def format_item(
 def run_metadata(client: Client, args: argparse.Namespace) -> int:
     meta = client.metadata(timeout=args.timeout)
     if args.json:
-        print(json.dumps(_jsonable(meta)))
+        say(json.dumps(_jsonable(meta)))
         return EXIT_OK
-    print(f"model {meta.model} version {meta.version}")
+    say(f"model {meta.model} version {meta.version}")
     for key, signature in meta.signatures.items():
-        print(f"signature {key} ({signature.method_name})")
+        say(f"signature {key} ({signature.method_name})")
         for kind, specs in (("input", signature.inputs), ("output", signature.outputs)):
             for alias, spec in specs.items():
-                print(f"  {kind:<6} {alias}: {spec.dtype} {_shape(spec.shape)}")
+                say(f"  {kind:<6} {alias}: {spec.dtype} {_shape(spec.shape)}")
     return EXIT_OK
 
 
@@ -259,13 +300,13 @@ def run_status(client: Client, args: argparse.Namespace) -> int:
         client.wait_until_ready(args.wait)
     status = client.status(timeout=args.timeout)
     if args.json:
-        print(json.dumps(_jsonable(status)))
+        say(json.dumps(_jsonable(status)))
         return EXIT_OK
     for v in status.versions:
         problem = f" ({v.error_code}: {v.error_message})" if v.error_code != "OK" else ""
-        print(f"{status.model} version {v.version}: {v.state}{problem}")
+        say(f"{status.model} version {v.version}: {v.state}{problem}")
     if not status.versions:
-        print(f"{status.model}: no versions")
+        say(f"{status.model}: no versions")
     return EXIT_OK
 
 
@@ -331,10 +372,10 @@ def _write_sheet(items: list[Item], path: Path, min_confidence: float) -> None:
     try:
         sheet.save(entries, path)
     except (OSError, ValueError) as exc:
-        print(f"error: cannot write contact sheet {path}: {exc}", file=sys.stderr)
+        say(f"error: cannot write contact sheet {path}: {exc}", sys.stderr)
         return
     more = f" (first {SHEET_LIMIT} of {len(items)})" if len(items) > SHEET_LIMIT else ""
-    print(f"contact sheet: {path}{more}", file=sys.stderr)
+    say(f"contact sheet: {path}{more}", sys.stderr)
 
 
 def _jsonable(value: object) -> object:

@@ -51,6 +51,18 @@ class ServerError(RpcFailed):
     """Any other status: the server failed, refused or does not implement the call."""
 
 
+class MalformedResponse(ServerError):
+    """The call succeeded, but the response does not hold what it should: an output
+    missing or misshapen, probabilities that are NaN, negative or do not sum to 1.
+
+    A server bug or another model: trying again would get the same. It is a
+    ServerError (status UNKNOWN), which is what such responses raised before.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code=grpc.StatusCode.UNKNOWN)
+
+
 # gRPC status -> exception class. Every code but OK has a row, so a new kind of failure
 # can never surface as a bare grpc.RpcError.
 STATUS_ERRORS: dict[grpc.StatusCode, type[RpcFailed]] = {

@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import stat
 import warnings
 from pathlib import Path
 from typing import IO, Union
@@ -42,6 +43,14 @@ CENTRE = 14.0  # where MNIST's centres of mass sit (row and column index, measur
 # can declare billions of pixels (a "decompression bomb"). 50 megapixels is above any
 # phone camera in common use.
 MAX_PIXELS = 50_000_000
+# The most bytes read from a file or stream: an uncompressed 50-megapixel RGBA image
+# (BMP, TIFF) fits, so does any photo. A path or stream that goes on (a device such as
+# /dev/zero, stdin fed from one) is cut off here rather than taking all the memory.
+MAX_FILE_BYTES = 200 * 1024 * 1024
+# An image longer than this many times its width (or the reverse) is refused: it is a
+# strip, not a picture of a digit, and reduced to WORK_SIZE its short side would be
+# under 8 pixels, too few for the steps below (which would fail on an empty axis).
+MAX_ASPECT = 100
 # Photos are reduced to at most this many pixels along the long side before analysis;
 # the digit ends up 20 pixels tall, so more resolution only costs time.
 WORK_SIZE = 800
@@ -151,24 +160,11 @@ def load_image(
     if isinstance(image, np.ndarray):
         raise ImageError(f"{name}: an array is not an encoded image; pass it to preprocess()")
     if isinstance(image, str | os.PathLike):
-        path = Path(image)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ImageError(f"{name}: no such file") from None
-        except IsADirectoryError:
-            raise ImageError(f"{name}: is a directory, not an image") from None
-        except OSError as exc:
-            raise ImageError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+        data = _read_file(Path(image), name)
     elif isinstance(image, bytes | bytearray | memoryview):
         data = bytes(image)
     elif hasattr(image, "read"):
-        try:
-            data = image.read()
-        except OSError as exc:
-            raise ImageError(f"{name}: cannot read: {exc}") from exc
-        if not isinstance(data, bytes):
-            raise ImageError(f"{name}: file object must be opened in binary mode")
+        data = _read_stream(image, name)
     else:
         raise ImageError(
             f"{name}: unsupported input type {type(image).__name__}; pass a path, bytes, "
@@ -188,7 +184,7 @@ def load_image(
         ) from exc
     except Exception as exc:  # Pillow's parsers raise many types on malformed headers
         raise ImageError(f"{name}: not an image (or an unsupported format)") from exc
-    _check_pixels(opened, name, max_pixels)
+    _check_size(*opened.size, name, max_pixels, decoding=True)
     if opened.format == "JPEG":
         # Decode at a reduced scale straight from the DCT: a 12 MP photo loads in a
         # fraction of the time, and nothing is lost since we reduce it anyway.
@@ -206,19 +202,79 @@ def load_image(
     return _upright(opened, name, max_pixels)
 
 
-def _check_pixels(image: Image.Image, name: str, max_pixels: int) -> None:
-    width, height = image.size
+def _read_file(path: Path, name: str) -> bytes:
+    """The bytes of a regular file, refusing anything else before reading a byte.
+
+    Opened without blocking: a FIFO's open() would otherwise wait for a writer forever.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        broken = " (a broken symbolic link)" if path.is_symlink() else ""
+        raise ImageError(f"{name}: no such file{broken}") from None
+    except IsADirectoryError:
+        raise ImageError(f"{name}: is a directory, not an image") from None
+    except OSError as exc:
+        raise ImageError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise ImageError(f"{name}: is a directory, not an image")
+        raise ImageError(f"{name}: not a regular file (a pipe, socket or device)")
+    with open(fd, "rb") as file:
+        return _read_stream(file, name)
+
+
+def _read_stream(stream: IO[bytes], name: str) -> bytes:
+    """Everything a binary stream holds, up to MAX_FILE_BYTES (ImageError beyond)."""
+    limit = MAX_FILE_BYTES
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        try:
+            # A raw stream may return less than asked for before its end; loop until b"".
+            chunk = stream.read(limit + 1 - size)
+        except OSError as exc:
+            raise ImageError(f"{name}: cannot read: {exc.strerror or exc}") from exc
+        if not isinstance(chunk, bytes | bytearray):
+            if chunk is None:  # a non-blocking stream with nothing to read yet
+                raise ImageError(f"{name}: stream has no data ready (non-blocking)")
+            raise ImageError(f"{name}: file object must be opened in binary mode")
+        if not chunk:
+            break
+        chunks.append(bytes(chunk))
+        size += len(chunk)
+    if size > limit:
+        raise ImageError(f"{name}: over {limit} bytes; refused (no image needs that many)")
+    return b"".join(chunks)
+
+
+def _check_size(
+    width: int, height: int, name: str, max_pixels: int, *, decoding: bool = False
+) -> None:
+    """Refuse an image by its size alone: no pixels, too many, or a thin strip.
+
+    `decoding`: the size comes from a header, and nothing has been decoded yet.
+    """
+    before = "; refused before decoding" if decoding else ""
     if width < 1 or height < 1:
         raise ImageError(f"{name}: image has no pixels ({width}x{height})")
     if width * height > max_pixels:
+        bomb = f"{before} (a decompression bomb?)" if decoding else ""
         raise ImageError(
             f"{name}: {width}x{height} is {width * height / 1e6:.1f} megapixels, over the "
-            f"limit of {max_pixels / 1e6:.1f}; refused before decoding (a decompression bomb?)"
+            f"limit of {max_pixels / 1e6:.1f}{bomb}"
+        )
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageError(
+            f"{name}: {width}x{height} is too long and thin to hold a digit (more than "
+            f"{MAX_ASPECT}:1){before}"
         )
 
 
 def _upright(image: Image.Image, name: str, max_pixels: int) -> Image.Image:
-    _check_pixels(image, name, max_pixels)
+    _check_size(*image.size, name, max_pixels)
     try:
         return ImageOps.exif_transpose(image)
     except Exception as exc:  # a damaged EXIF block
@@ -257,13 +313,7 @@ def _from_array(array: np.ndarray, name: str, max_pixels: int = MAX_PIXELS) -> n
             f"{name}: expected an image array of shape (H, W), (H, W, 1), (H, W, 3) or "
             f"(H, W, 4), got {a.shape}"
         )
-    if a.shape[0] < 1 or a.shape[1] < 1:
-        raise ImageError(f"{name}: image has no pixels ({a.shape})")
-    if a.shape[0] * a.shape[1] > max_pixels:
-        raise ImageError(
-            f"{name}: {a.shape[1]}x{a.shape[0]} is {a.shape[0] * a.shape[1] / 1e6:.1f} "
-            f"megapixels, over the limit of {max_pixels / 1e6:.1f}"
-        )
+    _check_size(a.shape[1], a.shape[0], name, max_pixels)
     if a.dtype == np.bool_:
         a = a.astype(np.float32)
     elif np.issubdtype(a.dtype, np.integer):

@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
 import numpy as np
 from google.protobuf import message as pb_message
 
 from client import tensors
-from client.errors import ServerError
+from client.errors import MalformedResponse
 from client.protos import tfs_pb2
 from client.results import (
     ModelMetadata,
@@ -30,8 +29,8 @@ INPUT = "images"  # the serving signature's input alias: float32 (n, 28, 28, 1) 
 OUTPUT = "probabilities"  # its output alias: float32 (n, 10)
 CLASSES = 10
 SIGNATURE_DEF_TYPE = "tensorflow.serving.SignatureDefMap"  # how TF Serving packs the Any
-# The status given to a response that arrived OK but does not hold what it should.
-_MALFORMED = grpc.StatusCode.UNKNOWN
+# How far a row of probabilities may sum from 1: float32 softmax is within 1e-6.
+SUM_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -87,20 +86,19 @@ def predictions(response: Any, expected: int) -> list[Prediction]:
     """Read `expected` predictions out of a PredictResponse, checking what came back."""
     if OUTPUT not in response.outputs:
         got = ", ".join(sorted(response.outputs)) or "none"
-        raise ServerError(
-            f"response has no {OUTPUT!r} output (got: {got}); is this the MNIST model?",
-            code=_MALFORMED,
+        raise MalformedResponse(
+            f"response has no {OUTPUT!r} output (got: {got}); is this the MNIST model?"
         )
     try:
         probabilities = tensors.to_numpy(response.outputs[OUTPUT])
     except tensors.TensorDecodeError as exc:
-        raise ServerError(f"bad {OUTPUT!r} tensor in response: {exc}", code=_MALFORMED) from exc
+        raise MalformedResponse(f"bad {OUTPUT!r} tensor in response: {exc}") from exc
     if probabilities.shape != (expected, CLASSES):
-        raise ServerError(
-            f"{OUTPUT!r} has shape {probabilities.shape}, expected ({expected}, {CLASSES})",
-            code=_MALFORMED,
+        raise MalformedResponse(
+            f"{OUTPUT!r} has shape {probabilities.shape}, expected ({expected}, {CLASSES})"
         )
     probabilities = probabilities.astype(np.float64)
+    _check_probabilities(probabilities)
     digits = probabilities.argmax(axis=1).tolist()
     model, version = _served_by(response.model_spec)
     return [
@@ -109,22 +107,42 @@ def predictions(response: Any, expected: int) -> list[Prediction]:
     ]
 
 
+def _check_probabilities(probabilities: np.ndarray) -> None:
+    """Refuse rows that are not probabilities: NaN, infinite, outside [0, 1], or not
+    summing to 1. A broken server's NaN would otherwise become an answer (and invalid
+    JSON in the CLI's output), and scores of another model a confident one."""
+    finite = np.isfinite(probabilities).all(axis=1)
+    in_range = finite & (probabilities >= 0).all(axis=1) & (probabilities <= 1).all(axis=1)
+    sums = probabilities.sum(axis=1)
+    normalized = in_range & (np.abs(sums - 1) <= SUM_TOLERANCE)
+    if normalized.all():
+        return
+    i = int(np.argmin(normalized))
+    row = probabilities[i]
+    what = f"{OUTPUT!r} of image {i}"
+    if not finite[i]:
+        raise MalformedResponse(f"{what} are not finite (NaN or infinite): a server fault")
+    if not in_range[i]:
+        raise MalformedResponse(f"{what} are not in [0, 1] ({row.min():g}..{row.max():g})")
+    raise MalformedResponse(f"{what} sum to {sums[i]:g}, not 1; is this the MNIST model?")
+
+
 def metadata_request(spec: tfs_pb2.ModelSpec) -> tfs_pb2.GetModelMetadataRequest:
     return tfs_pb2.GetModelMetadataRequest(model_spec=spec, metadata_field=["signature_def"])
 
 
 def metadata(response: Any) -> ModelMetadata:
     if "signature_def" not in response.metadata:
-        raise ServerError("metadata response has no 'signature_def' entry", code=_MALFORMED)
+        raise MalformedResponse("metadata response has no 'signature_def' entry")
     packed = response.metadata["signature_def"]
     # Any.Unpack would insist on our own type name; the bytes are what matter.
     if packed.type_url.rsplit("/", 1)[-1] != SIGNATURE_DEF_TYPE:
-        raise ServerError(f"unexpected signature_def type {packed.type_url!r}", code=_MALFORMED)
+        raise MalformedResponse(f"unexpected signature_def type {packed.type_url!r}")
     signature_map = tfs_pb2.SignatureDefMap()
     try:
         signature_map.ParseFromString(packed.value)
     except pb_message.DecodeError as exc:
-        raise ServerError(f"cannot parse signature_def: {exc}", code=_MALFORMED) from exc
+        raise MalformedResponse(f"cannot parse signature_def: {exc}") from exc
     model, version = _served_by(response.model_spec)
     signatures = {
         key: Signature(

@@ -7,6 +7,8 @@ seconds, or send a malformed response. It speaks the same method paths and bytes
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -32,7 +34,9 @@ def fake_digit(image: np.ndarray) -> int:
 class Script:
     failures: list[grpc.StatusCode] = field(default_factory=list)  # returned first, in order
     delay: float = 0.0  # seconds before answering
-    mode: str = "ok"  # ok | bad_shape | no_output | padded | bad_any
+    # ok | bad_shape | no_output | padded | bad_any | nan | negative | unnormalized
+    mode: str = "ok"
+    details: str | None = None  # the message of the scripted failures
     loading_polls: int = 0  # GetModelStatus answers LOADING this many times first
     calls: dict[str, int] = field(default_factory=dict)
     batch_sizes: list[int] = field(default_factory=list)
@@ -43,7 +47,7 @@ class Script:
             self.calls[method] = self.calls.get(method, 0) + 1
             failure = self.failures.pop(0) if self.failures else None
         if failure is not None:
-            context.abort(failure, f"scripted {failure.name}")
+            context.abort(failure, self.details or f"scripted {failure.name}")
         if self.delay:
             time.sleep(self.delay)
 
@@ -66,6 +70,12 @@ class FakeServing:
         mode = self.script.mode
         if mode == "bad_shape":
             probabilities = probabilities[:, :9]
+        elif mode == "nan":
+            probabilities[-1, 0] = np.nan
+        elif mode == "negative":  # still summing to 1
+            probabilities[-1, :2] = (-0.5, 0.51)
+        elif mode == "unnormalized":  # scores, not probabilities
+            probabilities[-1] /= 2
         if mode != "no_output":
             response.outputs["probabilities"].CopyFrom(tensors.to_proto(probabilities))
         if mode == "padded":  # a response over gRPC's default 4 MB receive limit
@@ -157,3 +167,61 @@ def fake_server(script: Script | None = None, port: int = 0) -> Iterator[tuple[s
         yield f"127.0.0.1:{port}", script
     finally:
         server.stop(grace=None).wait(5)
+
+
+@contextmanager
+def slow_link(target: str, delay: float) -> Iterator[str]:
+    """Yields a "127.0.0.1:PORT" relaying to `target` over a link with a long round trip.
+
+    Each connection's bytes are held back `delay` seconds before the relay starts, so
+    the server's first HTTP/2 frames (what gRPC waits for before a connection counts as
+    made) arrive that late, as from a server across the world or behind a slow proxy.
+    """
+    host, port = target.rsplit(":", 1)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    stop = threading.Event()
+    sockets: list[socket.socket] = [listener]
+
+    def pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+
+    def relay(client: socket.socket) -> None:
+        if stop.wait(delay):
+            return
+        try:
+            upstream = socket.create_connection((host, int(port)))
+        except OSError:
+            client.close()
+            return
+        sockets.append(upstream)
+        threading.Thread(target=pump, args=(client, upstream), daemon=True).start()
+        pump(upstream, client)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            sockets.append(client)
+            threading.Thread(target=relay, args=(client,), daemon=True).start()
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        server.join(5)
+        for sock in sockets:
+            sock.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import socket
+import time
 
 import grpc
 import pytest
@@ -18,6 +19,8 @@ from client.channel import (
     resolve_target,
 )
 from client.errors import ClientError
+from client.sync import Client
+from tests.client.fake_server import fake_server, slow_link
 
 
 @pytest.mark.parametrize(
@@ -137,3 +140,18 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap():
     other = list(policy.delays(random.Random(1)))
     assert other != delays  # jittered: two clients do not retry in lockstep
     assert list(RetryPolicy(retries=0).delays()) == []
+
+
+def test_a_slow_link_connects_within_the_calls_timeout():
+    """Connecting is bounded by the call's timeout, not by a short connect timeout of
+    gRPC's: over a link where the server's handshake takes 0.5 s, a 10 s call succeeds.
+    (grpc.min_reconnect_backoff_ms is gRPC core's minimum connect timeout; at 100 ms
+    every attempt timed out and the call failed UNAVAILABLE after its retries, ~1 s.)"""
+    with (
+        fake_server() as (target, _),
+        slow_link(target, delay=0.5) as slow,
+        Client(slow, timeout=10) as client,
+    ):
+        started = time.monotonic()
+        assert client.status().available == (1,)
+        assert 0.5 <= time.monotonic() - started < 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 
 import pytest
@@ -192,3 +193,116 @@ def test_progress_bar_only_on_a_terminal():
     bar = cli.Progress(100, tty)
     bar.update(50)
     assert "50/100" in tty.getvalue() and "#" * 15 in tty.getvalue()
+
+
+def test_stdin_is_read_only_up_to_the_limit(monkeypatch, capsys):
+    """`predict - < /dev/zero` must not take all the memory there is."""
+    from client import preprocess
+
+    monkeypatch.setattr(preprocess, "MAX_FILE_BYTES", 1000, raising=False)
+    stdin = io.TextIOWrapper(io.BytesIO(bytes(5000)))
+    monkeypatch.setattr("sys.stdin", stdin)
+    with fake_server(Script()) as (target, _):
+        assert cli.main(["predict", "-", "--server", target]) == cli.EXIT_FAILED
+    assert "<stdin>: error: <stdin>: over 1000 bytes" in capsys.readouterr().out
+    assert stdin.buffer.tell() <= 1001
+
+
+def test_unusable_entries_of_a_directory_are_reported_and_fail(tmp_path, capsys):
+    """Image-named entries that are no readable file (a dangling link, a link loop, a
+    FIFO) were skipped without a word, and the exit status was 0."""
+    from tests.client.test_preprocess import digit, encode, page
+
+    (tmp_path / "good.png").write_bytes(encode(page(digit(0))))
+    (tmp_path / "gone.png").symlink_to(tmp_path / "deleted.png")
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    os.mkfifo(tmp_path / "pipe.png")
+    with fake_server(Script()) as (target, _):
+        code = cli.main(["predict", str(tmp_path), "--server", target])
+    out = capsys.readouterr().out.splitlines()
+    assert code == cli.EXIT_FAILED
+    assert [line.split(":")[0] for line in out] == [
+        str(tmp_path / name) for name in ("gone.png", "good.png", "loop.png", "pipe.png")
+    ]
+    assert "no such file (a broken symbolic link)" in out[0]
+    assert "error" not in out[1]
+    assert "cannot read" in out[2]
+    assert "not a regular file" in out[3]
+
+
+def test_a_directory_that_cannot_be_listed_is_an_error(tmp_path, monkeypatch):
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cli.Path, "iterdir", denied)
+    [item] = cli.expand([str(tmp_path)])
+    assert item.error == f"{tmp_path}: cannot list this directory: Permission denied"
+
+
+def test_show_keeps_thumbnails_and_only_of_what_the_sheet_shows(tmp_path, monkeypatch):
+    """--show kept every decoded original (2.9 MB a photo) until the end of the run."""
+    from client import sheet
+    from tests.client.test_preprocess import digit, encode, page
+
+    items = []
+    for i in range(3):
+        path = tmp_path / f"{i}.png"
+        path.write_bytes(encode(page(digit(i), size=(700, 500), at=(200, 150), field=200)))
+        items.append(cli.Item(str(path), path))
+    monkeypatch.setattr(cli, "expand", lambda paths: iter(items))
+    monkeypatch.setattr(cli, "SHEET_LIMIT", 2)
+    with fake_server(Script()) as (target, _):
+        argv = ["predict", "x", "--server", target, "--show", str(tmp_path / "sheet.png")]
+        assert cli.main(argv) == cli.EXIT_OK
+    assert (tmp_path / "sheet.png").exists()
+    for item in items[:2]:
+        assert max(item.original.size) <= sheet.THUMB
+        assert item.model_input is not None
+    assert items[2].original is None and items[2].model_input is None
+    assert items[2].prediction is not None
+
+
+def test_json_output_stays_json_when_the_server_sends_nan(tmp_path, capsys):
+    """NaN probabilities were printed as `NaN`, which no JSON parser accepts."""
+    from tests.client.test_preprocess import digit, encode, page
+
+    (tmp_path / "digit.png").write_bytes(encode(page(digit(0))))
+    with fake_server(Script(mode="nan")) as (target, _):
+        code = cli.main(["predict", str(tmp_path), "--server", target, "--json"])
+    out, err = capsys.readouterr()
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    for line in out.splitlines():
+        json.loads(line, parse_constant=refuse)
+    assert code == cli.EXIT_FAILED
+    assert "are not finite" in err
+
+
+HOSTILE = "bad\x1b]0;owned\x07\x1b[2J\r\nsecond line\u202etxt.exe\x9b31m"
+
+
+def test_server_messages_reach_the_terminal_escaped(tmp_path, capsys):
+    """A server's error details are printed with their control characters escaped:
+    raw, they could clear the screen, retitle the window or fake further lines."""
+    import grpc
+
+    from tests.client.test_preprocess import digit, encode, page
+
+    (tmp_path / "digit.png").write_bytes(encode(page(digit(0))))
+    script = Script(failures=[grpc.StatusCode.INVALID_ARGUMENT], details=HOSTILE)
+    with fake_server(script) as (target, _):
+        assert cli.main(["predict", str(tmp_path), "--server", target]) == cli.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err.endswith(r"bad\x1b]0;owned\x07\x1b[2J\r\nsecond line\u202etxt.exe\x9b31m" + "\n")
+    assert err.count("\n") == 1 and err.isascii()
+
+
+def test_file_names_and_status_messages_are_escaped_too(tmp_path, capsys):
+    missing = tmp_path / "a\x1b[8mhidden.png"
+    assert cli.main(["predict", str(missing), "--server", "127.0.0.1:1"]) == cli.EXIT_FAILED
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and r"a\x1b[8mhidden.png: error:" in out
+    assert cli.printable("naïve, 7 (99.8%)") == "naïve, 7 (99.8%)"  # printable text stays
+    assert cli.printable("\udcff") == r"\udcff"  # an undecodable byte of a file name

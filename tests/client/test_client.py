@@ -20,6 +20,7 @@ from client import (
     ClientError,
     DeadlineExceeded,
     InvalidInput,
+    MalformedResponse,
     RetryPolicy,
     ServerError,
     Unavailable,
@@ -170,15 +171,23 @@ def test_message_limits_are_raised_both_ways():
 
 @pytest.mark.parametrize(
     ("mode", "message"),
-    [("bad_shape", r"has shape \(2, 9\), expected \(2, 10\)"), ("no_output", "no 'probabilities'")],
+    [
+        ("bad_shape", r"has shape \(2, 9\), expected \(2, 10\)"),
+        ("no_output", "no 'probabilities'"),
+        ("nan", r"'probabilities' of image 1 are not finite"),
+        ("negative", r"'probabilities' of image 1 are not in \[0, 1\] \(-0\.5\.\.0\.91\)"),
+        ("unnormalized", r"'probabilities' of image 1 sum to 0.5, not 1"),
+    ],
 )
-def test_malformed_responses_are_server_errors(mode, message):
+def test_malformed_responses_are_errors_of_their_own(mode, message):
+    """NaN or negative probabilities used to pass as answers (and as invalid JSON)."""
     with (
         fake_server(Script(mode=mode)) as (target, _),
         Client(target) as client,
-        pytest.raises(ServerError, match=message),
+        pytest.raises(MalformedResponse, match=message) as caught,
     ):
         client.predict_tensor(batch(2))
+    assert isinstance(caught.value, ServerError)  # what callers caught before
 
 
 def test_metadata_and_its_type_check():

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
+import os
+import re
 import struct
+import threading
 import zlib
 from dataclasses import replace
 
@@ -483,3 +487,87 @@ def test_mnist_form_digits_skip_the_pipeline_with_the_same_result(monkeypatch):
     assert module._already_mnist(out_of_range) is None
     with pytest.raises(ImageError, match="must be in"):
         preprocess(out_of_range)
+
+
+@pytest.mark.parametrize("shape", [(1, 100_000), (100_000, 1), (2, 5000), (10, 1001)])
+def test_extreme_aspect_ratios_are_refused_clearly(shape, monkeypatch):
+    """A strip far longer than wide holds no digit; arrays of it used to fail inside the
+    pipeline with a bare ValueError, and encoded ones are now refused from the header."""
+    strip = np.full(shape, 255, np.uint8)
+    strip[: max(1, shape[0] // 2), : max(1, shape[1] // 2)] = 0
+    with pytest.raises(ImageError, match=r"strip: .* too long and thin"):
+        preprocess(strip, name="strip")
+
+    def no_decoding(self):
+        raise AssertionError("pixels were decoded")
+
+    png = encode(Image.fromarray(strip))
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    with pytest.raises(ImageError, match=r"strip\.png: .* too long and thin"):
+        preprocess(png, name="strip.png")
+
+
+def test_a_long_thin_image_within_the_limit_still_works():
+    strip = np.full((8, 700), 255, np.uint8)
+    strip[2:6, 300:304] = 0
+    assert preprocess(strip).shape == (28, 28)
+
+
+def _in_a_thread(function, *args):
+    """What function(*args) raised or returned, or "hung" after 5 s (the thread is left)."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(function(*args))
+        except Exception as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(5)
+    return outcome[0] if outcome else "hung"
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    fifo = tmp_path / "digit.png"
+    os.mkfifo(fifo)
+    try:
+        outcome = _in_a_thread(load_image, fifo)
+    finally:  # a reader stuck in open() (the bug) is let go by a writer that leaves
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert isinstance(outcome, ImageError), outcome
+    assert re.search(r"digit\.png: not a regular file", str(outcome))
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero here")
+def test_a_device_is_refused_without_reading_it():
+    """Reading /dev/zero to its end would take all the memory there is."""
+    with pytest.raises(ImageError, match="/dev/zero: not a regular file"):
+        load_image("/dev/zero")
+
+
+def test_files_and_streams_are_read_only_up_to_the_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(preprocess_module, "MAX_FILE_BYTES", 1000, raising=False)
+    big = tmp_path / "big.png"
+    big.write_bytes(encode(page(digit(0))) + bytes(2000))
+    with pytest.raises(ImageError, match=r"big\.png: over 1000 bytes"):
+        load_image(big)
+
+    class Endless(io.RawIOBase):
+        """A stream that never ends (stdin fed from /dev/zero), counting what is read."""
+
+        served = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            self.served += len(buffer)
+            buffer[:] = bytes(len(buffer))
+            return len(buffer)
+
+    endless = Endless()
+    assert isinstance(_in_a_thread(load_image, endless), ImageError)
+    assert endless.served <= 1000 + 65536
