@@ -97,11 +97,15 @@ def train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> t
     Augmentation runs in the input pipeline, so the exported graph is the plain CNN.
     """
     augment = model.build_augmenter(seed)
+    flag = model.RandomFlag(seed=seed + 6)
     return (
         tf.data.Dataset.from_tensor_slices((x, y))
         .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
-        .map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        .map(
+            lambda x, y: (augment(flag(x, y, training=True), training=True), y),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
         .prefetch(tf.data.AUTOTUNE)
     )
 
