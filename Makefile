@@ -10,7 +10,7 @@ DEMO_PORT ?= 8500
 # make demo's quick model when there is none yet (make train runs the full recipe)
 QUICK_TRAINING ?= --epochs 1 --batch-size 64
 
-.PHONY: demo test train lint clean deploy-tools bench protos loadtest check-serving-compat image
+.PHONY: demo test train lint clean deploy-tools bench bench-model bench-peers protos loadtest check-serving-compat image
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -80,12 +80,20 @@ image:
 train: $(STAMP)
 	$(PY) -m training --export-dir $(MODELS)
 
-## bench: batching and client cost, measured end to end; writes reports/bench.json
-bench: $(STAMP)
+# The benchmarks' model: a quick one when models/mnist has none yet.
+bench-model: $(STAMP)
 	@if [ -z "$$(ls $(MODELS) 2>/dev/null | grep -E '^[0-9]+$$')" ]; then \
 		$(PY) -m training $(QUICK_TRAINING) --export-dir $(MODELS) || exit 1; \
 	fi
+
+## bench: batching and client cost, measured end to end; writes reports/bench.json
+bench: bench-model
 	$(PY) -m benchmarks.serving
+
+## bench-peers: this server against MLServer 1.7 (same model, same load generator);
+## installs MLServer into .cache/peers on first use; writes reports/bench_peers.json
+bench-peers: bench-model
+	$(PY) -m benchmarks.peers
 
 USERS ?= 64
 SPAWN_RATE ?= 64

@@ -1,7 +1,9 @@
 """A lean gRPC load generator for benchmarks: its own process, almost no per-call work.
 
-Requests are serialized once and sent as raw bytes over one grpc.aio channel from N
-concurrent loops; responses are checked for status only. What it prints (one JSON
+Requests are serialized once and sent as raw bytes over a few grpc.aio channels from N
+concurrent loops; responses are checked for status only. The method path is a
+parameter, so the same closed loops drive another server's API (`make bench-peers`:
+MLServer's `/inference.GRPCInferenceService/ModelInfer`). What it prints (one JSON
 line) includes its own CPU use, so a benchmark can show it was not the bottleneck.
 """
 
@@ -21,7 +23,13 @@ PREDICT = "/tensorflow.serving.PredictionService/Predict"
 
 
 async def run(
-    target: str, payload: bytes, concurrency: int, duration: float, warmup: float, connections: int
+    target: str,
+    payload: bytes,
+    concurrency: int,
+    duration: float,
+    warmup: float,
+    connections: int,
+    method: str = PREDICT,
 ):
     # Several HTTP/2 connections (a local subchannel pool each: channels with equal
     # arguments would otherwise share one), so one connection's ordering does not
@@ -38,7 +46,7 @@ async def run(
         for _ in range(min(connections, concurrency))
     ]
     try:
-        calls = [c.unary_unary(PREDICT) for c in channels]  # bytes in and out: no protobuf work
+        calls = [c.unary_unary(method) for c in channels]  # bytes in and out: no protobuf work
         for call in calls:
             await call(payload, timeout=30)  # connect, and fail fast if the server is wrong
         latencies: list[float] = []
@@ -84,7 +92,10 @@ async def run(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.loadgen")
     parser.add_argument("--target", required=True)
-    parser.add_argument("--request", required=True, help="file holding a serialized PredictRequest")
+    parser.add_argument(
+        "--request", required=True, help="file holding the serialized request (a PredictRequest)"
+    )
+    parser.add_argument("--method", default=PREDICT, help=f"gRPC method path (default {PREDICT})")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
@@ -93,7 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.request, "rb") as f:
         payload = f.read()
     result = asyncio.run(
-        run(args.target, payload, args.concurrency, args.duration, args.warmup, args.connections)
+        run(
+            args.target,
+            payload,
+            args.concurrency,
+            args.duration,
+            args.warmup,
+            args.connections,
+            args.method,
+        )
     )
     print(json.dumps(result))
     return 0

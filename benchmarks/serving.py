@@ -14,6 +14,7 @@ Prints a table and writes reports/bench.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -26,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.loadgen import PREDICT
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCIES = (1, 8, 32, 64)
@@ -50,6 +53,20 @@ def sample_images(count: int) -> np.ndarray:
 
     mnist = load()
     return scale(mnist.x_test[:count])
+
+
+def predict_request_file(image: np.ndarray) -> Path:
+    """A serialized PredictRequest for one [1, 28, 28, 1] image, as the official client
+    builds it (tf.make_tensor_proto: the pixels in tensor_content), for the load generator."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "mnist"
+    request.inputs["images"].CopyFrom(tf.make_tensor_proto(image, shape=(1, 28, 28, 1)))
+    with tempfile.NamedTemporaryFile(suffix=".pb", delete=False) as f:
+        f.write(request.SerializeToString())
+    return Path(f.name)
 
 
 def time_batches(run: Callable[[np.ndarray], object], images: np.ndarray, seconds: float) -> dict:
@@ -103,7 +120,48 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def loadgen(target: str, request_file: Path, concurrency: int, duration: float) -> dict:
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants: a server that runs inference in worker processes
+    (MLServer) is charged for all of them."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # exited meanwhile
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo.extend(children.get(tree[-1], []))
+    return tree
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    total = 0.0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(p)
+    return total
+
+
+def tree_memory_mb(pid: int) -> dict:
+    """RSS and PSS summed over the process tree, in MB. PSS shares each page out among
+    the processes that map it, so worker processes forked from one parent (sharing
+    TensorFlow's libraries) are not counted twice; for one process the two are close."""
+    total = {"rss_mb": 0.0, "pss_mb": 0.0}
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in ("Rss", "Pss"):
+                    total[f"{key.lower()}_mb"] += int(value.split()[0]) / 1024
+    return total
+
+
+def loadgen(
+    target: str, request_file: Path, concurrency: int, duration: float, method: str = PREDICT
+) -> dict:
     result = subprocess.run(
         [
             sys.executable,
@@ -111,6 +169,7 @@ def loadgen(target: str, request_file: Path, concurrency: int, duration: float) 
             "benchmarks.loadgen",
             f"--target={target}",
             f"--request={request_file}",
+            f"--method={method}",
             f"--concurrency={concurrency}",
             f"--duration={duration}",
             "--warmup=1",
@@ -142,8 +201,42 @@ def measure_transport(request_file: Path, duration: float) -> dict:
         echo.wait()
 
 
+def measure_server(
+    pid: int,
+    target: str,
+    request_file: Path,
+    concurrency: int,
+    duration: float,
+    method: str = PREDICT,
+) -> dict:
+    """One loadgen run against a running server, with the server's CPU use over the run
+    (warm-up included) and its memory at the end, both over its whole process tree."""
+    server_cpu = tree_cpu_seconds(pid)
+    row = loadgen(target, request_file, concurrency, duration, method)
+    row["server_cpu_percent"] = 100 * (tree_cpu_seconds(pid) - server_cpu) / (duration + 1)
+    row.update(tree_memory_mb(pid))
+    return row
+
+
+def batching_config(source: Path, batch_threads: int) -> Path:
+    """A copy of a BatchingParameters file with num_batch_threads set for this machine."""
+    batching_file = Path(tempfile.mkdtemp()) / source.name
+    batching_file.write_text(
+        re.sub(
+            r"num_batch_threads\s*\{\s*value:\s*\d+\s*\}",
+            f"num_batch_threads {{ value: {batch_threads} }}",
+            source.read_text(),
+        )
+    )
+    return batching_file
+
+
 def run_server_matrix(
-    base: Path, request_file: Path, batching_file: Path | None, duration: float
+    base: Path,
+    request_file: Path,
+    batching_file: Path | None,
+    duration: float,
+    concurrencies: tuple[int, ...] = CONCURRENCIES,
 ) -> list[dict]:
     from serving.launch import running_server
 
@@ -152,11 +245,9 @@ def run_server_matrix(
         flags += ["--enable_batching", f"--batching_parameters_file={batching_file}"]
     rows = []
     with running_server(flags) as server:
-        for concurrency in CONCURRENCIES:
-            server_cpu = cpu_seconds(server.process.pid)
-            row = loadgen(server.target, request_file, concurrency, duration)
-            row["server_cpu_percent"] = (
-                100 * (cpu_seconds(server.process.pid) - server_cpu) / (duration + 1)
+        for concurrency in concurrencies:
+            row = measure_server(
+                server.process.pid, server.target, request_file, concurrency, duration
             )
             row["batching"] = batching_file is not None
             rows.append(row)
@@ -243,7 +334,7 @@ def table(ceiling: dict, served: dict, transport: dict, rows: list[dict], client
         "",
         "Local server, one image per request:",
         "  batching  conc  requests/s  p50 ms  p99 ms  x ceiling  x served  x transport"
-        "  errors  server CPU  loadgen CPU",
+        "  errors  server CPU  loadgen CPU  server RSS MB",
     ]
     for r in rows:
         lines.append(
@@ -251,7 +342,7 @@ def table(ceiling: dict, served: dict, transport: dict, rows: list[dict], client
             f"  {r['p50_ms']:6.2f}  {r['p99_ms']:6.2f}  {r['rps'] / best:9.2f}"
             f"  {r['rps'] / served_best:8.2f}  {r['rps'] / transport['rps']:11.2f}"
             f"  {sum(r['errors'].values()):6d}  {r['server_cpu_percent']:8.0f}%"
-            f"  {r['loadgen_cpu_percent']:9.0f}%"
+            f"  {r['loadgen_cpu_percent']:9.0f}%  {r['rss_mb']:13.0f}"
         )
     lines.append(
         f"  transport ceiling (canned-response gRPC server, concurrency 64): "
@@ -303,15 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     base = args.model_base.resolve()
     version_dir = latest_version(base)
     images = sample_images(256)  # the first 256 MNIST test digits
-    import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2
-
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = "mnist"
-    request.inputs["images"].CopyFrom(tf.make_tensor_proto(images[:1], shape=(1, 28, 28, 1)))
-    with tempfile.NamedTemporaryFile(suffix=".pb", delete=False) as f:
-        f.write(request.SerializeToString())
-        request_file = Path(f.name)
+    request_file = predict_request_file(images[:1])
 
     print(
         f"model {version_dir}; {os.cpu_count()} CPUs; {platform.processor() or platform.machine()}",
@@ -323,14 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     transport = measure_transport(request_file, args.duration)
     rows = run_server_matrix(base, request_file, None, args.duration)
     print("no-batching runs measured", flush=True)
-    batching_file = Path(tempfile.mkdtemp()) / args.batching_file.name
-    batching_file.write_text(
-        re.sub(
-            r"num_batch_threads\s*\{\s*value:\s*\d+\s*\}",
-            f"num_batch_threads {{ value: {args.batch_threads} }}",
-            args.batching_file.read_text(),
-        )
-    )
+    batching_file = batching_config(args.batching_file, args.batch_threads)
     print(f"batching: {args.batching_file} with num_batch_threads={args.batch_threads}", flush=True)
     rows += run_server_matrix(base, request_file, batching_file, args.duration)
     client_cost = measure_client_cost(images)
