@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -28,6 +28,21 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
+def server_options(
+    channel_arguments: Iterable[tuple[str, int | str]] = (),
+) -> list[tuple[str, int | str]]:
+    """The gRPC server's options: TF Serving's message limits, no port sharing, and then
+    --grpc_channel_arguments, which win (gRPC keeps the first of two values for one key,
+    so a user's grpc.so_reuseport=1 after the default 0 used to be ignored)."""
+    options: dict[str, int | str] = {
+        "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+        "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+        "grpc.so_reuseport": 0,
+    }
+    options.update(channel_arguments)
+    return list(options.items())
+
+
 class ModelServer:
     def __init__(
         self,
@@ -46,13 +61,7 @@ class ModelServer:
                 root_certificates=ssl.custom_ca.encode() or None,
                 require_client_auth=ssl.client_verify,
             )
-        options = [
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.so_reuseport", 0),
-            *channel_arguments,
-        ]
-        self._server = grpc.aio.server(options=options)
+        self._server = grpc.aio.server(options=server_options(channel_arguments))
         add_to_server(self._server, prediction, ModelService(manager))
         self.health: HealthServicer | None = None
         if enable_health:

@@ -110,3 +110,14 @@ def test_session_config_file_then_thread_flags_as_tf_serving_applies_them(tmp_pa
     assert "You cannot configure all." in flags.startup_error(
         flags.parse([*base, *every, "--tensorflow_session_parallelism=1"])
     )
+
+
+def test_channel_arguments_win_over_the_servers_defaults():
+    from serving.server import MAX_MESSAGE_BYTES, server_options
+
+    defaults = dict(server_options())
+    assert defaults["grpc.so_reuseport"] == 0
+    assert defaults["grpc.max_receive_message_length"] == MAX_MESSAGE_BYTES
+    chosen = server_options(flags.parse_channel_arguments("grpc.so_reuseport=1"))
+    assert dict(chosen)["grpc.so_reuseport"] == 1
+    assert [key for key, _ in chosen].count("grpc.so_reuseport") == 1
