@@ -126,8 +126,7 @@ def build_app(
     Routes added to `app.router` before `start()` (the Prometheus path) are served
     first, as TF Serving serves its exact-path handlers before the REST dispatcher.
     """
-    api = _RestApi(manager, run_model, timeout_s, enable_cors, on_request)
-    api.body_timeout_s = body_timeout_s
+    api = _RestApi(manager, run_model, timeout_s, body_timeout_s, enable_cors, on_request)
 
     @web.middleware
     async def dispatch(request: web.Request, handler):
@@ -244,15 +243,16 @@ class _RestApi:
         manager: Manager,
         run_model: RunModel,
         timeout_s: float,
+        body_timeout_s: float,
         enable_cors: bool,
         on_request: RequestObserver | None,
     ):
         self.manager = manager
         self.run_model = run_model
         self.timeout_s = timeout_s
+        self.body_timeout_s = body_timeout_s
         self.enable_cors = enable_cors
         self.on_request = on_request
-        self.body_timeout_s = DEFAULT_BODY_TIMEOUT_S
         self.model_service = ModelService(manager)
         self.parsers = _Parsers()
 
@@ -367,11 +367,11 @@ class _RestApi:
     async def _predict(self, request: web.Request, route: _Route) -> str:
         body = await self._read_body(request)
         servable, signatures = self._json_signatures(route)
-        decode = (decode_predict, body, signatures, DEFAULT_SIGNATURE)
+        args = (body, signatures, DEFAULT_SIGNATURE)
         if len(body) >= _OFFLOAD_BYTES:
-            name, arrays, columnar = await self.parsers.run(*decode)
+            name, arrays, columnar = await self.parsers.run(decode_predict, *args)
         else:
-            name, arrays, columnar = decode[0](*decode[1:])
+            name, arrays, columnar = decode_predict(*args)
         signature = servable.signatures[name]
         outputs = await self._run(servable, signature, arrays)
         aliases = output_aliases(signature, ())
