@@ -152,7 +152,11 @@ async def serve(args, ready: tuple[Prepared, Manager]) -> int:
     batcher = batching.Batcher(prepared.batching) if prepared.batching is not None else None
     executor = ThreadPoolExecutor(args.grpc_max_threads, thread_name_prefix="predict")
     prediction = PredictionService(
-        manager, executor, batcher, as_content=args.enable_serialization_as_tensor_content
+        manager,
+        executor,
+        batcher,
+        as_content=args.enable_serialization_as_tensor_content,
+        max_rows=args.max_request_rows,
     )
     server = ModelServer(
         manager,
@@ -160,6 +164,8 @@ async def serve(args, ready: tuple[Prepared, Manager]) -> int:
         channel_arguments=args.channel_arguments,
         enable_health=args.enable_grpc_healthcheck_service,
         ssl=prepared.ssl,
+        max_request_bytes=args.max_request_bytes,
+        address=args.listen_address,
     )
     manager.listeners.append(server.refresh_health)
     try:
@@ -201,6 +207,8 @@ async def start_rest(
         manager,
         prediction.run_model,
         timeout_s=args.rest_api_timeout_in_ms / 1000,
+        max_body_bytes=args.max_request_bytes,
+        body_timeout_s=args.rest_api_body_timeout_in_ms / 1000,
         enable_cors=args.rest_api_enable_cors_support,
         on_request=lambda model, api, code, seconds: metrics.observe_request(
             model, api, "REST", code, seconds
@@ -218,10 +226,23 @@ async def start_rest(
         app.router.add_get(path, expose)
         log.info("Prometheus metrics at http://localhost:%d%s", args.rest_api_port, path)
     try:
-        runner = await rest.start(app, args.rest_api_port, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+        runner = await rest.start(
+            app,
+            args.rest_api_port,
+            shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+            host=args.listen_address.strip(),
+            idle_timeout_s=args.rest_api_idle_timeout_in_ms / 1000,
+        )
     except OSError as exc:
         log.error("Failed to start HTTP Server at localhost:%d: %s", args.rest_api_port, exc)
         return
+    if prepared.ssl is not None:  # as in TF Serving, whose HTTP server has no TLS
+        log.warning(
+            "--ssl_config_file secures gRPC only: the REST API on port %d is plaintext "
+            "HTTP (put a TLS-terminating proxy in front of it, or bind it to a private "
+            "address with --listen_address)",
+            args.rest_api_port,
+        )
     server.also_stop.append(lambda: rest.stop(runner))
 
 

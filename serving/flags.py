@@ -65,6 +65,35 @@ class _Parser(argparse.ArgumentParser):
 # name -> (type, default, help). Booleans take `--flag`, `--flag=true|false`.
 IMPLEMENTED: dict[str, tuple[type, object, str]] = {
     "port": (int, 8500, "TCP port for the gRPC API (0 disables it)"),
+    # This server's own flags (TF Serving has none of these): bounds that keep one
+    # request or one client from taking the server's memory or its connections.
+    "listen_address": (
+        str,
+        "0.0.0.0",
+        "address the gRPC and REST APIs listen on (TF Serving: every interface)",
+    ),
+    "max_request_bytes": (
+        int,
+        64 << 20,
+        "largest gRPC request message and REST request body, in bytes (0: gRPC's 2 GiB, "
+        "no REST limit)",
+    ),
+    "max_request_rows": (
+        int,
+        1024,
+        "most rows (dimension 0) an input may have when requests are not batched (0: no limit)",
+    ),
+    "rest_api_idle_timeout_in_ms": (
+        int,
+        60000,
+        "close a REST connection that has sent no complete request for this long "
+        "(idle keep-alive, or headers still arriving; 0: never)",
+    ),
+    "rest_api_body_timeout_in_ms": (
+        int,
+        30000,
+        "limit on receiving one REST request's body (0: none)",
+    ),
     "model_name": (str, "default", "name of the model (ignored with --model_config_file)"),
     "model_base_path": (str, "", "absolute path holding numeric version directories"),
     "model_config_file": (str, "", "ModelServerConfig in protobuf text format"),
@@ -209,6 +238,11 @@ def startup_error(args: argparse.Namespace) -> str | None:
     for name in ("port", "rest_api_port"):
         if not 0 <= getattr(args, name) <= 65535:
             return f"--{name} must be in 0..65535, got {getattr(args, name)}"
+    for name in ("max_request_bytes", "max_request_rows"):
+        if getattr(args, name) < 0:
+            return f"--{name} must be 0 or more, got {getattr(args, name)}"
+    if not args.listen_address.strip():
+        return "--listen_address is empty (0.0.0.0: every IPv4 interface, :: every one)"
     threads = (
         args.tensorflow_intra_op_parallelism,
         args.tensorflow_inter_op_parallelism,

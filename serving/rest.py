@@ -14,19 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
+import functools
 import json
 import logging
+import multiprocessing
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from urllib.parse import unquote
 
 import grpc
 import numpy as np
 from aiohttp import web
 from google.protobuf import json_format
-from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_status_pb2,
@@ -36,6 +39,8 @@ from tensorflow_serving.apis import (
 )
 
 from serving import examples, inference, tensors
+from serving.errors import bounded
+from serving.jsontensors import JsonType, decode_predict, excerpt, parse_json
 from serving.manager import Manager
 from serving.predict import output_aliases
 from serving.servable import DEFAULT_SIGNATURE, Servable, ServingError, Signature, invalid
@@ -48,14 +53,23 @@ RunModel = Callable[[Servable, Signature, Mapping[str, np.ndarray]], Awaitable[d
 # `api` is TF Serving's REST label: "predict", "classify", "regress"; "" for GETs.
 RequestObserver = Callable[[str, str, grpc.StatusCode, float], None]
 
-# TF Serving has no body limit; this one keeps a single request's parsed JSON (about
-# 5-30x the body in Python objects) well inside memory. 64 MiB is ~10,000 MNIST images.
+# TF Serving has no body limit; this one (--max_request_bytes) keeps a single request's
+# parsed JSON (about 5-30x the body in Python objects) well inside memory. 64 MiB is
+# ~10,000 MNIST images.
 DEFAULT_MAX_BODY_BYTES = 64 << 20
-# Bodies (and outputs) at least this big are parsed (formatted) in a worker thread, so
-# one large request does not stall every other gRPC and REST call on the event loop.
-_OFFLOAD_BYTES = 256 << 10
+# Bodies at least this big are parsed in a worker process (see jsontensors: a thread
+# would hold the GIL, and so the event loop, for all of json.loads); smaller ones cost
+# the event loop less than a round trip to the worker. Outputs with this many values
+# are formatted in a thread.
+_OFFLOAD_BYTES = 64 << 10
 _OFFLOAD_VALUES = 32 << 10
-MAX_RANK = 64  # numpy's limit
+# Worker processes for JSON bodies: each holds one parsed body at a time (up to ~10x
+# --max_request_bytes), so there are few; large requests beyond them queue.
+_PARSER_PROCESSES = min(2, os.cpu_count() or 1)
+# --rest_api_idle_timeout_in_ms and --rest_api_body_timeout_in_ms's defaults.
+DEFAULT_IDLE_TIMEOUT_S = 60.0
+DEFAULT_BODY_TIMEOUT_S = 30.0
+_NEVER_S = 10.0 * 365 * 24 * 3600
 
 # What TF Serving's REST handler logs and answers with when a run outlives
 # --rest_api_timeout_in_ms (TensorFlow's session timeout message, HTTP 504).
@@ -101,15 +115,18 @@ def build_app(
     *,
     timeout_s: float,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
     enable_cors: bool = False,
     on_request: RequestObserver | None = None,
 ) -> web.Application:
-    """The REST API as an aiohttp app. `timeout_s <= 0` means no timeout.
+    """The REST API as an aiohttp app. `timeout_s` bounds a whole request (reading the
+    body, parsing, running, encoding) and `body_timeout_s` the body's arrival; <= 0 means
+    no limit. `max_body_bytes` 0 means no size limit.
 
     Routes added to `app.router` before `start()` (the Prometheus path) are served
     first, as TF Serving serves its exact-path handlers before the REST dispatcher.
     """
-    api = _RestApi(manager, run_model, timeout_s, enable_cors, on_request)
+    api = _RestApi(manager, run_model, timeout_s, body_timeout_s, enable_cors, on_request)
 
     @web.middleware
     async def dispatch(request: web.Request, handler):
@@ -119,19 +136,43 @@ def build_app(
             return await api.handle(request)
         return await handler(request)  # aiohttp's own 404
 
-    return web.Application(middlewares=[dispatch], client_max_size=max_body_bytes)
+    async def close_parsers(app: web.Application) -> None:
+        api.parsers.close()
+
+    app = web.Application(middlewares=[dispatch], client_max_size=max_body_bytes)
+    app.on_cleanup.append(close_parsers)
+    return app
 
 
-async def start(app: web.Application, port: int, *, shutdown_timeout: float) -> web.AppRunner:
-    """Listen on 0.0.0.0:port; `stop()` gives in-flight requests `shutdown_timeout` s
-    (pass the gRPC server's grace, so both APIs drain alike)."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+async def start(
+    app: web.Application,
+    port: int,
+    *,
+    shutdown_timeout: float,
+    host: str = "0.0.0.0",
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+) -> web.AppRunner:
+    """Listen on host:port; `stop()` gives in-flight requests `shutdown_timeout` s
+    (pass the gRPC server's grace, so both APIs drain alike).
+
+    A connection without a complete request for `idle_timeout_s` (idle between
+    requests, or still sending its request line and headers: slowloris) is closed, so
+    idle clients cannot hold every file descriptor; <= 0 means never.
+    """
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        shutdown_timeout=shutdown_timeout,
+        # aiohttp's timer runs from the connection's start and again after each
+        # response; 0 there would close at once, so "never" is a very long time.
+        keepalive_timeout=idle_timeout_s if idle_timeout_s > 0 else _NEVER_S,
+    )
     await runner.setup()
     try:
-        await web.TCPSite(runner, "0.0.0.0", port).start()
+        await web.TCPSite(runner, host, port).start()
     except OSError as exc:
         await runner.cleanup()
-        raise OSError(f"cannot listen on 0.0.0.0:{port} for the REST API: {exc}") from exc
+        raise OSError(f"cannot listen on {host}:{port} for the REST API: {exc}") from exc
     log.info("Exporting HTTP/REST API at:localhost:%d ...", bound_port(runner))
     return runner
 
@@ -155,21 +196,65 @@ class _AbortAsError:
         raise ServingError(code, details)
 
 
+class _HttpError(ServingError):
+    """A ServingError answered with an HTTP status of its own (413, 408) rather than
+    its code's."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, http_status: int):
+        super().__init__(code, message)
+        self.http_status = http_status
+
+
+class _Parsers:
+    """Worker processes for large JSON bodies, started on first use ("spawn": fresh
+    interpreters that import numpy and serving.jsontensors only, never TensorFlow)."""
+
+    def __init__(self, processes: int = _PARSER_PROCESSES):
+        self._processes = processes
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def run(self, function: Callable, *args):
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self._processes, mp_context=context)
+        pool = self._pool
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(pool, functools.partial(function, *args))
+        except BrokenProcessPool:  # a worker died (killed for memory?): start afresh
+            if self._pool is pool:
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise ServingError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "The process parsing the request's JSON died (out of memory?); "
+                "send smaller requests or lower --max_request_bytes",
+            ) from None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
 class _RestApi:
     def __init__(
         self,
         manager: Manager,
         run_model: RunModel,
         timeout_s: float,
+        body_timeout_s: float,
         enable_cors: bool,
         on_request: RequestObserver | None,
     ):
         self.manager = manager
         self.run_model = run_model
         self.timeout_s = timeout_s
+        self.body_timeout_s = body_timeout_s
         self.enable_cors = enable_cors
         self.on_request = on_request
         self.model_service = ModelService(manager)
+        self.parsers = _Parsers()
 
     async def handle(self, request: web.Request) -> web.Response:
         started = time.monotonic()
@@ -183,21 +268,26 @@ class _RestApi:
                 # TF Serving's metric labels: the verb for POST, "" for status/metadata.
                 model_name = route.name
                 api = route.api if request.method == "POST" else ""
-                body = await self._serve(request, route)
+                body = await self._within_timeout(self._serve(request, route))
             status = grpc.StatusCode.OK
         except ServingError as exc:
             status, body = exc.code, _error(exc.message)
-        except web.HTTPRequestEntityTooLarge:
-            status, http_status = grpc.StatusCode.RESOURCE_EXHAUSTED, 413
-            body = _error(
-                f"Request body is larger than the server's limit of {request.client_max_size} bytes"
-            )
+            if isinstance(exc, _HttpError):
+                http_status = exc.http_status
         except Exception as exc:  # never a crash: an INTERNAL error with the reason
             log.exception("REST %s %s failed", request.method, path)
             status, body = grpc.StatusCode.INTERNAL, _error(f"{type(exc).__name__}: {exc}")
         self._observe(model_name, api, status, started)
         http_status = http_status or HTTP_STATUS.get(status, 500)
-        return self._respond(http_status, body, json_body=bool(body))
+        response = self._respond(http_status, body, json_body=bool(body))
+        if status == grpc.StatusCode.DEADLINE_EXCEEDED and not request.content.is_eof():
+            # Timed out with the body still arriving: answer, then hang up at once.
+            response.force_close()
+            await response.prepare(request)
+            await response.write_eof()
+            if request.transport is not None:  # rather than read on (aiohttp's lingering)
+                request.transport.close()
+        return response
 
     def _respond(self, http_status: int, body: str, *, json_body: bool = True) -> web.Response:
         response = web.Response(
@@ -225,6 +315,39 @@ class _RestApi:
             )
         return ""
 
+    async def _within_timeout(self, work: Awaitable[str]) -> str:
+        """The whole request (reading its body, parsing, running, encoding) within
+        --rest_api_timeout_in_ms: TF Serving's 504 when it runs out."""
+        if self.timeout_s <= 0:
+            return await work
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await work
+        except TimeoutError:
+            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, TIMEOUT_MESSAGE) from None
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        """The body, if it arrives within --rest_api_body_timeout_in_ms (a slow sender
+        holds a connection and a buffer) and fits in --max_request_bytes."""
+        limit_s = self.body_timeout_s if self.body_timeout_s > 0 else None
+        try:
+            async with asyncio.timeout(limit_s):
+                return await request.read()
+        except TimeoutError:
+            raise _HttpError(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"The request body did not arrive within {self.body_timeout_s * 1000:.0f} ms "
+                "(--rest_api_body_timeout_in_ms)",
+                408,
+            ) from None
+        except web.HTTPRequestEntityTooLarge:
+            raise _HttpError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"Request body is larger than the server's limit of {request.client_max_size} "
+                "bytes (--max_request_bytes raises it)",
+                413,
+            ) from None
+
     async def _serve(self, request: web.Request, route: _Route) -> str:
         if route.api == "predict":
             return await self._predict(request, route)
@@ -242,42 +365,38 @@ class _RestApi:
         )
 
     async def _predict(self, request: web.Request, route: _Route) -> str:
-        body = await request.read()
+        body = await self._read_body(request)
+        servable, signatures = self._json_signatures(route)
+        args = (body, signatures, DEFAULT_SIGNATURE)
         if len(body) >= _OFFLOAD_BYTES:
-            servable, signature, arrays, columnar = await asyncio.to_thread(
-                self._decode, route, body
-            )
+            name, arrays, columnar = await self.parsers.run(decode_predict, *args)
         else:
-            servable, signature, arrays, columnar = self._decode(route, body)
+            name, arrays, columnar = decode_predict(*args)
+        signature = servable.signatures[name]
         outputs = await self._run(servable, signature, arrays)
         aliases = output_aliases(signature, ())
         if sum(outputs[a].size for a in aliases) >= _OFFLOAD_VALUES:
             return await asyncio.to_thread(encode_outputs, outputs, aliases, columnar)
         return encode_outputs(outputs, aliases, columnar)
 
-    def _decode(
-        self, route: _Route, body: bytes
-    ) -> tuple[Servable, Signature, dict[str, np.ndarray], bool]:
-        """TF Serving's order: JSON, signature_name, model, signature, then the tensors."""
-        doc = parse_json(body)
-        name = doc.get("signature_name", "")
-        if not isinstance(name, str):
-            raise invalid(
-                f"JSON Value: {_debug(doc)} not formatted correctly. "
-                "'signature_name' key must be a string value."
-            )
-        servable = self.manager.resolve(route.spec())
-        signature = servable.signatures.get(name or DEFAULT_SIGNATURE)
-        if signature is None:
-            raise invalid(
-                f'Serving signature name: "{name or DEFAULT_SIGNATURE}" not found in signature def'
-            )
-        arrays, columnar = decode_inputs(doc, signature)
-        return servable, signature, arrays, columnar
+    def _json_signatures(
+        self, route: _Route
+    ) -> tuple[Servable | None, dict[str, dict[str, JsonType]] | ServingError]:
+        """The model's signatures as the JSON decoder needs them, or the error resolving
+        the model, which the decoder raises once the body has parsed (TF Serving's order)."""
+        try:
+            servable = self.manager.resolve(route.spec())
+        except ServingError as exc:
+            return None, exc
+        return servable, {
+            name: {alias: json_type(info[0]) for alias, info in signature.inputs.items()}
+            for name, signature in servable.signatures.items()
+        }
 
     async def _classify_or_regress(self, request: web.Request, route: _Route) -> str:
-        """TF Serving's order: JSON, then the model, then the gRPC API's own checks."""
-        body = await request.read()
+        """TF Serving's order: JSON, then the model, then the gRPC API's own checks.
+        (Large bodies are parsed in a thread: tf.Example protos need TensorFlow.)"""
+        body = await self._read_body(request)
         if len(body) >= _OFFLOAD_BYTES:
             message = await asyncio.to_thread(examples_request, route, body)
         else:
@@ -295,16 +414,12 @@ class _RestApi:
     async def _run(
         self, servable: Servable, signature: Signature, arrays: Mapping[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
-        if self.timeout_s <= 0:
-            return await self.run_model(servable, signature, arrays)
-        # Shielded: a run that is already queued or running finishes in the background
-        # (TensorFlow cannot be interrupted); its result is dropped.
+        # Shielded: when the request times out, a run that is already queued or running
+        # finishes in the background (TensorFlow cannot be interrupted); its result is
+        # dropped.
         task = asyncio.ensure_future(self.run_model(servable, signature, arrays))
-        try:
-            return await asyncio.wait_for(asyncio.shield(task), self.timeout_s)
-        except TimeoutError:
-            task.add_done_callback(_discard)
-            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, TIMEOUT_MESSAGE) from None
+        task.add_done_callback(_discard)
+        return await asyncio.shield(task)
 
 
 def _discard(task: asyncio.Future) -> None:
@@ -369,316 +484,17 @@ def _metadata(servable: Servable) -> str:
     return json.dumps(document, indent=1)
 
 
+def json_type(dtype: int) -> JsonType:
+    """A signature input's dtype as the JSON decoder takes it."""
+    try:
+        numpy_dtype = tensors.numpy_dtype(dtype)
+    except tensors.TensorError:
+        numpy_dtype = None
+    return JsonType(tensors.short_dtype(dtype), numpy_dtype, tensors.MAX_TENSOR_BYTES)
+
+
 def _error(message: str) -> str:
-    return json.dumps({"error": message}, ensure_ascii=False)
-
-
-# ---- JSON -> tensors --------------------------------------------------------------------
-
-
-def parse_json(body: bytes) -> dict:
-    if not body:
-        raise invalid("JSON Parse error: The document is empty")
-    try:
-        doc = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise invalid(f"JSON Parse error: {exc.msg} at offset: {exc.pos}") from None
-    except ValueError as exc:  # not UTF-8/16/32, an integer of over 4300 digits
-        raise invalid(f"JSON Parse error: {exc}") from None
-    except RecursionError:
-        raise invalid("JSON Parse error: the document is nested too deeply") from None
-    if not isinstance(doc, dict):
-        raise invalid(f"JSON Value: {_debug(doc)} Is not object")
-    return doc
-
-
-def decode_inputs(doc: dict, signature: Signature) -> tuple[dict[str, np.ndarray], bool]:
-    """The request's tensors in the signature's dtypes, and whether it was columnar."""
-    dtypes = {alias: info[0] for alias, info in sorted(signature.inputs.items())}
-    if not dtypes:
-        raise invalid(f"Failed to get input map for signature: {signature.name}")
-    has_instances, has_inputs = "instances" in doc, "inputs" in doc
-    if has_instances and has_inputs:
-        raise invalid(
-            f"JSON Value: {_debug(doc)} Not formatted correctly expecting only one of "
-            "'inputs' or 'instances' keys to exist "
-        )
-    if has_instances:
-        instances = doc["instances"]
-        if not isinstance(instances, list):
-            raise invalid(f"JSON Value: {_debug(doc)} Expecting 'instances' to be an list/array")
-        if not instances:
-            raise invalid(f"JSON Value: {_debug(doc)} No values in 'instances' array")
-        return _from_instances(instances, dtypes), False
-    if has_inputs:
-        return _from_inputs(doc["inputs"], dtypes), True
-    raise invalid("Missing 'inputs' or 'instances' key")
-
-
-def _from_instances(instances: list, dtypes: dict[str, int]) -> dict[str, np.ndarray]:
-    named = _is_named(instances[0])
-    if not named and len(dtypes) > 1:
-        raise invalid(
-            "instances is a plain list, but expecting list of objects as multiple input "
-            "tensors required as per tensorinfo_map"
-        )
-    rows: dict[str, list[np.ndarray]] = {alias: [] for alias in dtypes}
-    for index, item in enumerate(instances):
-        if named:
-            if not _is_named(item):
-                raise invalid(f"Expecting object but got list at item {index} of input list")
-            for key, value in item.items():
-                if key not in dtypes:
-                    raise invalid(
-                        f"Failed to process element: {index} key: {key} of 'instances' list. "
-                        f"Error: INVALID_ARGUMENT: JSON object: does not have named input: {key}"
-                    )
-                _add_row(rows[key], value, dtypes[key], f"{index} key: {key}")
-            if set(item) != set(dtypes):
-                raise invalid(
-                    f"Failed to process element: {index} of 'instances' list. JSON object: "
-                    f"{_debug(item)} keys must be equal to: {','.join(dtypes)}"
-                )
-        else:
-            if _is_named(item):
-                raise invalid(f"Expecting value/list but got object at item {index} of input list")
-            alias = next(iter(dtypes))
-            _add_row(rows[alias], item, dtypes[alias], str(index))
-    arrays = {}
-    for alias, items in rows.items():
-        _check_size((len(items), *items[0].shape), dtypes[alias])
-        arrays[alias] = np.stack(items)
-    return arrays
-
-
-def _add_row(rows: list[np.ndarray], value, dtype: int, where: str) -> None:
-    try:
-        array = to_array(value, dtype)
-        if rows and array.shape != rows[0].shape:
-            first = rows[0]
-            if array.size != first.size:
-                raise invalid(f"Expecting tensor size: {first.size} but got: {array.size}")
-            raise invalid(
-                f"Expecting shape {_shape_text(first.shape)} but got: {_shape_text(array.shape)}"
-            )
-    except ServingError as exc:
-        raise invalid(
-            f"Failed to process element: {where} of 'instances' list. "
-            f"Error: {exc.code.name}: {exc.message}"
-        ) from None
-    rows.append(array)
-
-
-def _from_inputs(inputs, dtypes: dict[str, int]) -> dict[str, np.ndarray]:
-    if not isinstance(inputs, dict) or _is_b64(inputs):
-        if len(dtypes) > 1:
-            raise invalid(
-                "inputs is a plain value/list, but expecting an object as multiple input "
-                "tensors required as per tensorinfo_map"
-            )
-        alias, dtype = next(iter(dtypes.items()))
-        return {alias: to_array(inputs, dtype)}
-    arrays = {}
-    for alias, dtype in dtypes.items():  # like TF Serving, other keys are not read
-        if alias not in inputs:
-            raise invalid(f"Missing named input: {alias} in 'inputs' object.")
-        arrays[alias] = to_array(inputs[alias], dtype)
-    return arrays
-
-
-def _is_b64(value) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
-
-
-def _is_named(value) -> bool:
-    return isinstance(value, dict) and not _is_b64(value)
-
-
-# dtype -> the JSON (Python) types TF Serving accepts for it.
-_NUMBER = frozenset((int, float))
-_INTEGER = frozenset((int,))
-_ACCEPTED: dict[int, frozenset] = {
-    types_pb2.DT_FLOAT: _NUMBER,
-    types_pb2.DT_DOUBLE: _NUMBER,
-    types_pb2.DT_INT8: _INTEGER,
-    types_pb2.DT_INT16: _INTEGER,
-    types_pb2.DT_INT32: _INTEGER,
-    types_pb2.DT_INT64: _INTEGER,
-    types_pb2.DT_UINT8: _INTEGER,
-    types_pb2.DT_UINT32: _INTEGER,
-    types_pb2.DT_UINT64: _INTEGER,
-    types_pb2.DT_BOOL: frozenset((bool,)),
-    types_pb2.DT_STRING: frozenset((str,)),
-}
-
-
-def to_array(value, dtype: int) -> np.ndarray:
-    """One JSON value as a tensor of `dtype`: TF Serving's rules and messages. The shape
-    comes from the first element at each level; every list must then match it."""
-    accepted = _ACCEPTED.get(dtype)
-    if accepted is None:
-        raise ServingError(
-            grpc.StatusCode.UNIMPLEMENTED,
-            f"Conversion of JSON Value: {_debug(value)} to type: {tensors.short_dtype(dtype)}",
-        )
-    shape = _dense_shape(value)
-    _check_size(shape, dtype)
-    if dtype != types_pb2.DT_STRING:
-        leaves = _dense_leaves(value, shape, accepted)
-        if leaves is not None:
-            return _convert(leaves, dtype)
-    # Strings, and anything the quick check refused: walk the value for the exact error.
-    strings: list[bytes] = []
-    _walk(value, 0, shape, dtype, accepted, strings)
-    if dtype == types_pb2.DT_STRING:
-        array = np.empty(len(strings), dtype=object)
-        array[:] = strings
-        return array.reshape(shape)
-    return _convert(value, dtype)
-
-
-def _dense_leaves(value, shape: tuple[int, ...], accepted: frozenset) -> np.ndarray | None:
-    """The values as an object array (pointers only: a long string cannot blow it up),
-    or None unless it is exactly `shape` with only accepted leaf types (bool is not int)."""
-    try:
-        leaves = np.array(value, dtype=object)
-    except ValueError:
-        return None
-    if leaves.shape != shape or not set(map(type, leaves.ravel().tolist())) <= accepted:
-        return None
-    return leaves
-
-
-def _convert(values, dtype: int) -> np.ndarray:
-    target = tensors.numpy_dtype(dtype)
-    try:
-        with np.errstate(over="ignore"):  # like TF Serving, 1e39 into float32 is inf
-            if isinstance(values, np.ndarray):
-                return values.astype(target)
-            return np.array(values, dtype=target)
-    except OverflowError as exc:  # out of range for an integer dtype, or beyond double
-        raise invalid(f"JSON Value out of range for {tensors.short_dtype(dtype)}: {exc}") from None
-
-
-def _dense_shape(value) -> tuple[int, ...]:
-    shape = []
-    while isinstance(value, list):
-        shape.append(len(value))
-        if len(shape) > MAX_RANK:
-            raise invalid(f"JSON Value: {_debug(value)} has more than {MAX_RANK} dimensions")
-        if not value:
-            break
-        value = value[0]
-    return tuple(shape)
-
-
-def _check_size(shape: tuple[int, ...], dtype: int) -> None:
-    try:
-        tensors.check_size(shape, dtype)
-    except tensors.TensorError as exc:
-        raise invalid(str(exc)) from exc
-
-
-def _walk(value, level: int, shape, dtype: int, accepted: frozenset, strings: list) -> None:
-    rank = len(shape)
-    if not isinstance(value, list):
-        if level != rank:
-            raise invalid(
-                f"JSON Value: {_debug(value)} found at incorrect level: {level + 1} "
-                f"in the JSON DOM. Expected at level: {rank}"
-            )
-        if dtype == types_pb2.DT_STRING:
-            strings.append(_string(value))
-        elif type(value) not in accepted:
-            raise _type_error(value, dtype)
-        return
-    if level >= rank:
-        raise invalid(f"Encountered list at unexpected level: {level} expected < {rank}")
-    if len(value) != shape[level]:
-        raise invalid(
-            f"Encountered list at unexpected size: {len(value)} at level: {level} "
-            f"expected size: {shape[level]}"
-        )
-    for item in value:
-        _walk(item, level + 1, shape, dtype, accepted, strings)
-
-
-def _string(value) -> bytes:
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogatepass")
-    if not isinstance(value, dict):
-        raise _type_error(value, types_pb2.DT_STRING)
-    if not _is_b64(value):
-        raise invalid(f"JSON Value: {_debug(value)} not formatted correctly for base64 data")
-    text = value["b64"]
-    try:
-        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise invalid("Unable to base64 decode") from None
-
-
-def _type_error(value, dtype: int) -> ServingError:
-    return invalid(
-        f"JSON Value: {_debug(value)} Type: {_json_type(value)} is not of expected type: "
-        f"{tensors.short_dtype(dtype)}"
-    )
-
-
-def _json_type(value) -> str:
-    if value is None:
-        return "Null"
-    if value is True:
-        return "True"
-    if value is False:
-        return "False"
-    if isinstance(value, dict):
-        return "Object"
-    if isinstance(value, list):
-        return "Array"
-    if isinstance(value, str):
-        return "String"
-    return "Number"
-
-
-def _debug(value, limit: int = 256) -> str:
-    """Compact JSON of `value` for error messages, cut at `limit` characters without
-    serializing more than that of a huge document."""
-    parts: list[str] = []
-    size = 0
-
-    def emit(text: str) -> bool:
-        nonlocal size
-        parts.append(text)
-        size += len(text)
-        return size < limit
-
-    def walk(item) -> bool:
-        if isinstance(item, list):
-            if not emit("["):
-                return False
-            for index, element in enumerate(item):
-                if (index and not emit(",")) or not walk(element):
-                    return False
-            return emit("]")
-        if isinstance(item, dict):
-            if not emit("{"):
-                return False
-            for index, (key, element) in enumerate(item.items()):
-                if (index and not emit(",")) or not emit(json.dumps(key) + ":"):
-                    return False
-                if not walk(element):
-                    return False
-            return emit("}")
-        if isinstance(item, str):
-            item = item[:limit]  # a huge string is not copied whole into a message
-        return emit(json.dumps(item, ensure_ascii=False))
-
-    walk(value)
-    return "".join(parts)[:limit]
-
-
-def _shape_text(shape: tuple[int, ...]) -> str:
-    return "[" + ",".join(str(d) for d in shape) + "]"
+    return json.dumps({"error": bounded(message)}, ensure_ascii=False)
 
 
 # ---- tensors -> JSON --------------------------------------------------------------------
@@ -791,7 +607,7 @@ def examples_request(
     name = doc.get("signature_name", "")
     if not isinstance(name, str):
         raise invalid(
-            f"JSON Value: {_debug(doc)} not formatted correctly. "
+            f"JSON Value: {excerpt(doc)} not formatted correctly. "
             "'signature_name' key must be a string value."
         )
     request.model_spec.signature_name = name
@@ -804,14 +620,14 @@ def examples_request(
     if "examples" not in doc:
         # TF Serving says "classify" for :regress too.
         raise invalid(
-            f"JSON Value: {_debug(doc)} When method is classify, key 'examples' is expected "
+            f"JSON Value: {excerpt(doc)} When method is classify, key 'examples' is expected "
             "and was not found"
         )
     rows = doc["examples"]
     if not isinstance(rows, list):
-        raise invalid(f"JSON Value: {_debug(doc)} Expecting 'examples' value to be an list/array")
+        raise invalid(f"JSON Value: {excerpt(doc)} Expecting 'examples' value to be an list/array")
     if not rows:
-        raise invalid(f"JSON Value: {_debug(doc)} 'examples' value is an empty array")
+        raise invalid(f"JSON Value: {excerpt(doc)} 'examples' value is an empty array")
     listed.examples.extend(examples.example_from_json(row) for row in rows)
     return request
 

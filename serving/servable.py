@@ -26,6 +26,7 @@ from tensorflow.python.util import deprecation
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from serving import tensors
+from serving.errors import ServingError, invalid
 
 log = logging.getLogger("serving")
 
@@ -45,19 +46,6 @@ def configure(session_config: config_pb2.ConfigProto, *, method_name_check: bool
     global SIGNATURE_METHOD_NAME_CHECK
     SESSION_CONFIG.CopyFrom(session_config)
     SIGNATURE_METHOD_NAME_CHECK = method_name_check
-
-
-class ServingError(Exception):
-    """An error with the gRPC status TF Serving would answer with."""
-
-    def __init__(self, code: grpc.StatusCode, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def invalid(message: str) -> ServingError:
-    return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
 def status_error(exc: tf.errors.OpError) -> ServingError:

@@ -21,8 +21,22 @@ log = logging.getLogger("serving")
 SHUTDOWN_GRACE_SECONDS = 10.0
 # With the health service on: how long NOT_SERVING is announced before closing.
 DRAIN_SECONDS = 1.0
-# TF Serving lifts gRPC's 4 MB message limit to the protocol's maximum.
+# TF Serving lifts gRPC's 4 MB message limit to the protocol's maximum for what it
+# sends. What it receives is bounded here by --max_request_bytes (0: that maximum):
+# gRPC refuses a longer message from its length prefix, before buffering it.
 MAX_MESSAGE_BYTES = 2**31 - 1
+# Connections that hold a file descriptor and nothing else: one that has not finished
+# its (TLS and HTTP/2) handshake in 20 s is dropped, one without a call for a minute is
+# closed (with GOAWAY, so a client reconnects when it next calls), and the peer of a
+# call is pinged after a minute of silence and dropped if it does not answer within
+# 20 s. --grpc_channel_arguments overrides any of them (gRPC takes the first value
+# given for a key, so the user's are put first).
+CONNECTION_ARGUMENTS: tuple[tuple[str, int], ...] = (
+    ("grpc.server_handshake_timeout_ms", 20_000),
+    ("grpc.max_connection_idle_ms", 60_000),
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+)
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -30,14 +44,18 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 def server_options(
     channel_arguments: Iterable[tuple[str, int | str]] = (),
+    *,
+    max_request_bytes: int = 0,
 ) -> list[tuple[str, int | str]]:
-    """The gRPC server's options: TF Serving's message limits, no port sharing, and then
+    """The gRPC server's options: message limits (TF Serving's, or --max_request_bytes
+    on receive), no port sharing, connection time limits, and then
     --grpc_channel_arguments, which win (gRPC keeps the first of two values for one key,
-    so a user's grpc.so_reuseport=1 after the default 0 used to be ignored)."""
+    so a user's value after a default used to be ignored)."""
     options: dict[str, int | str] = {
         "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
-        "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+        "grpc.max_receive_message_length": max_request_bytes or MAX_MESSAGE_BYTES,
         "grpc.so_reuseport": 0,
+        **dict(CONNECTION_ARGUMENTS),
     }
     options.update(channel_arguments)
     return list(options.items())
@@ -52,6 +70,8 @@ class ModelServer:
         channel_arguments: list[tuple[str, int | str]] = (),
         enable_health: bool = False,
         ssl: server_configs_pb2.SSLConfig | None = None,
+        max_request_bytes: int = 0,
+        address: str = "0.0.0.0",
     ):
         self.manager = manager
         self._credentials = None
@@ -61,7 +81,10 @@ class ModelServer:
                 root_certificates=ssl.custom_ca.encode() or None,
                 require_client_auth=ssl.client_verify,
             )
-        self._server = grpc.aio.server(options=server_options(channel_arguments))
+        self._host = grpc_host(address)
+        self._server = grpc.aio.server(
+            options=server_options(channel_arguments, max_request_bytes=max_request_bytes)
+        )
         add_to_server(self._server, prediction, ModelService(manager))
         self.health: HealthServicer | None = None
         if enable_health:
@@ -74,12 +97,11 @@ class ModelServer:
         self.also_stop: list[Callable[[], Awaitable[None]]] = []
 
     async def start(self, port: int, *, socket_path: str = "") -> int:
-        """Listen on 0.0.0.0:port (0: no TCP listener) and/or the UNIX socket
+        """Listen on the address's port (0: no TCP listener) and/or the UNIX socket
         `socket_path`, like TF Serving's --port and --grpc_socket_path."""
         self._loop = asyncio.get_running_loop()
-        addresses = ([f"0.0.0.0:{port}"] if port else []) + (
-            [f"unix:{socket_path}"] if socket_path else []
-        )
+        tcp = f"{self._host}:{port}"
+        addresses = ([tcp] if port else []) + ([f"unix:{socket_path}"] if socket_path else [])
         bound = 0
         for address in addresses:
             try:
@@ -91,13 +113,13 @@ class ModelServer:
                 raise OSError(f"cannot listen on {address}: {exc}") from exc
             if result == 0:
                 raise OSError(f"cannot listen on {address} (is it in use?)")
-            if address.startswith("0.0.0.0:"):
+            if address == tcp:
                 bound = result
         await self._server.start()
         await self._set_health()
         tls = " (TLS)" if self._credentials is not None else ""
         if port:
-            log.info("Running gRPC ModelServer at 0.0.0.0:%d%s ...", bound, tls)
+            log.info("Running gRPC ModelServer at %s:%d%s ...", self._host, bound, tls)
         if socket_path:
             log.info("Running gRPC ModelServer at UNIX socket %s%s ...", socket_path, tls)
         return bound
@@ -138,3 +160,11 @@ class ModelServer:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, lambda: asyncio.ensure_future(self.stop()))
+
+
+def grpc_host(address: str) -> str:
+    """An address as gRPC writes it before ":port": an IPv6 one in brackets."""
+    address = address.strip()
+    if ":" in address and not address.startswith("["):
+        return f"[{address}]"
+    return address

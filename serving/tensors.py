@@ -12,12 +12,13 @@ import math
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
+from serving.limits import tensor_size_problem
+
 # The largest tensor a request may make the server allocate. TensorFlow's fill rule
 # (fewer values than elements repeat the last one) lets a few bytes on the wire declare
 # any size, so the bound is on the declared size, checked before allocating
 # (512 MiB is ~170,000 MNIST images in one request).
 MAX_TENSOR_BYTES = 512 << 20
-MAX_DIMENSION = 2**31 - 1
 
 
 class TensorError(ValueError):
@@ -74,16 +75,11 @@ def declared_shape(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
 
 def check_size(shape: tuple[int, ...], dtype_enum: int) -> int:
     """The element count, once the declared size is known to be allocatable."""
-    count = math.prod(shape)
     itemsize = 8 if dtype_enum == types_pb2.DT_STRING else numpy_dtype(dtype_enum).itemsize
-    if count * itemsize > MAX_TENSOR_BYTES:
-        raise TensorError(
-            f"tensor shape {list(shape)} declares {count} elements ({count * itemsize} bytes), "
-            f"more than the server's limit of {MAX_TENSOR_BYTES} bytes per tensor"
-        )
-    if any(d > MAX_DIMENSION for d in shape):  # e.g. [0, 2**62]: no elements, numpy refuses
-        raise TensorError(f"tensor shape {list(shape)} has a dimension over {MAX_DIMENSION}")
-    return count
+    problem = tensor_size_problem(shape, itemsize, MAX_TENSOR_BYTES)
+    if problem is not None:
+        raise TensorError(problem)
+    return math.prod(shape)
 
 
 def to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:

@@ -63,6 +63,9 @@ def server(
             "--model_name=mnist",
             f"--model_base_path={base}",
             "--enable_grpc_healthcheck_service",
+            # The client's tests send up to 3,000 images in one Predict (over the
+            # default 1,024 rows) to check the message size limits of both ends.
+            "--max_request_rows=4096",
         ],
         base_path=base,
     ) as running:

@@ -546,7 +546,10 @@ def test_huge_bodies_and_tensors_are_refused_and_the_server_keeps_serving(
         max_body_bytes=64 << 10,
     )
     assert replies[0].status == 413
-    assert replies[0].error == "Request body is larger than the server's limit of 65536 bytes"
+    assert replies[0].error == (
+        "Request body is larger than the server's limit of 65536 bytes "
+        "(--max_request_bytes raises it)"
+    )
     assert replies[1].status == 200
 
     monkeypatch.setattr(tensors, "MAX_TENSOR_BYTES", 4 * 784 * 3)

@@ -442,7 +442,9 @@ def test_sigterm_drains_in_flight_requests(quick_model, tmp_path):
     slow = predict_pb2.PredictRequest()
     slow.model_spec.name = "mnist"
     slow.inputs["images"].CopyFrom(tf.make_tensor_proto(0.5, shape=big.shape))
-    with running_server(["--model_name=mnist", f"--model_base_path={base}"]) as srv:
+    # (Over the 1,024 rows a request may have by default: the limit is raised here.)
+    flags = ["--model_name=mnist", f"--model_base_path={base}", "--max_request_rows=6000"]
+    with running_server(flags) as srv:
         predict, _ = stubs(srv.target)
         future = predict.Predict.future(slow, timeout=60)
         time.sleep(0.3)  # in flight
