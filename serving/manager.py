@@ -25,6 +25,7 @@ from tensorflow_serving.config import file_system_storage_path_source_pb2, model
 
 from serving import metrics
 from serving.servable import Servable, ServingError, invalid, status_error
+from serving.version_dirs import version_dirs
 
 log = logging.getLogger("serving")
 
@@ -291,14 +292,13 @@ class Manager:
     def _scan(self, model: Model) -> dict[int, Path] | None:
         base = Path(model.config.base_path)
         try:
-            entries = list(base.iterdir())
+            found = version_dirs(base)
         except OSError as exc:
             if not model.missing_base_path_logged:
                 log.warning("Model %s: cannot read base path %s: %s", model.name, base, exc)
                 model.missing_base_path_logged = True
             return None
         model.missing_base_path_logged = False
-        found = {int(p.name): p for p in entries if p.name.isdigit() and p.is_dir()}
         if not found and not model.no_versions_logged:
             log.warning(
                 "No versions of servable %s found under base path %s. Did you forget to "

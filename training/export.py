@@ -27,6 +27,7 @@ from google.protobuf import text_format
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from serving.protos import server_configs_pb2
+from serving.version_dirs import version_dirs
 from training import compat
 
 SIGNATURE = "serving_default"
@@ -44,11 +45,11 @@ class ExportError(RuntimeError):
 
 
 def versions(base: str | Path) -> list[int]:
-    """The numeric version directories under `base`, ascending (anything else is ignored)."""
+    """The version directories under `base`, ascending (anything else is ignored)."""
     base = Path(base)
     if not base.is_dir():
         return []
-    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
+    return sorted(version_dirs(base))
 
 
 def next_version(base: str | Path) -> int:

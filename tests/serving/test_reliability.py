@@ -1,0 +1,91 @@
+"""What a hostile or careless world does to the server: request names that would grow the
+metrics page without bound, config files read mid-rewrite, odd directory names, versions
+and labels that become loadable later, versions that disappear."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from tensorflow_serving.apis import model_pb2
+
+from serving import config as config_lib
+from serving import metrics
+from serving.manager import Manager, Options, State
+from serving.version_dirs import parse_version, version_dirs
+from tests.serving import testmodels
+
+# ---- fixtures and helpers ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory) -> Path:
+    """One small SavedModel directory, copied in as whichever version a test needs."""
+    return testmodels.half_plus_two_tf2(tmp_path_factory.mktemp("source"), version=1) / "1"
+
+
+def publish(saved_model: Path, base: Path, version: int | str) -> Path:
+    return Path(shutil.copytree(saved_model, base / str(version)))
+
+
+def publish_broken(base: Path, version: int) -> Path:
+    path = base / str(version)
+    path.mkdir(parents=True)
+    (path / "saved_model.pb").write_bytes(b"not a SavedModel")
+    return path
+
+
+def model_config(base: Path, name: str = "half", labels: dict[str, int] | None = None):
+    config = config_lib.single_model(name, str(base))
+    config.model_config_list.config[0].model_version_policy.all.SetInParent()
+    config.model_config_list.config[0].version_labels.update(labels or {})
+    return config
+
+
+def states(manager: Manager, name: str = "half") -> dict[int, State]:
+    return {number: state for number, state, _ in manager.status(name)}
+
+
+def serves(manager: Manager, name: str = "half", **choice) -> int:
+    spec = model_pb2.ModelSpec(name=name)
+    if "label" in choice:
+        spec.version_label = choice["label"]
+    return manager.resolve(spec).version
+
+
+def labelled_models() -> set[str]:
+    """The model_name values of the request metrics' series."""
+    text = metrics.exposition().decode()
+    return set(re.findall(r'^:tensorflow:serving:request_\w+\{.*?model_name="([^"]*)"', text, re.M))
+
+
+# ---- 5: only ASCII digits name versions -------------------------------------------------
+
+
+def test_version_names_follow_tf_servings_int64_parse():
+    assert parse_version("7") == 7
+    assert parse_version("007") == 7  # leading zeros, as absl::SimpleAtoi takes them
+    assert parse_version(str(2**63 - 1)) == 2**63 - 1
+    for name in ("²", "٣", "1²", str(2**63), "", "-1", "+1", " 1", "1.0", ".tmp-1-x"):
+        assert parse_version(name) is None, name
+
+
+def test_version_dirs_skip_files_and_odd_names(tmp_path):
+    for name in ("1", "²", "03", "x", ".tmp-4-abc"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "5").write_text("a file, not a version")
+    assert version_dirs(tmp_path) == {1: tmp_path / "1", 3: tmp_path / "03"}
+
+
+def test_a_unicode_digit_directory_neither_stops_startup_nor_polling(saved_model, tmp_path):
+    base = tmp_path / "half"
+    publish(saved_model, base, 1)
+    (base / "²").mkdir()
+    manager = Manager(Options(enable_warmup=False))
+    manager.apply_config(model_config(base))
+    assert states(manager) == {1: State.AVAILABLE}
+    publish(saved_model, base, 2)
+    manager.poll()
+    assert states(manager) == {2: State.AVAILABLE, 1: State.AVAILABLE}
