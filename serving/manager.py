@@ -188,6 +188,7 @@ class Manager:
                     model.config = model_config
                 self._reconcile(model)
             self._publish()
+            metrics.set_model_names(self._models)
             failed = [
                 m
                 for m in new_models
@@ -322,10 +323,9 @@ class Manager:
             try:
                 servable = Servable(model.name, number, path, self.options.saved_model_tags)
             except Exception:
-                metrics.LOAD_ATTEMPT_COUNT.labels(str(path), "ERROR").inc()
+                metrics.observe_load(str(path), "ERROR")
                 raise
-            metrics.LOAD_ATTEMPT_COUNT.labels(str(path), "OK").inc()
-            metrics.LOAD_LATENCY.labels(str(path)).inc((time.monotonic() - started) * 1e6)
+            metrics.observe_load(str(path), "OK", time.monotonic() - started)
             if self.options.enable_warmup and self._warmup is not None:
                 with metrics.timed_warmup(str(path)):
                     self._warmup(servable)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 import shutil
+import uuid
 from pathlib import Path
 
+import grpc
 import pytest
 from tensorflow_serving.apis import model_pb2
 
@@ -59,6 +61,59 @@ def labelled_models() -> set[str]:
     """The model_name values of the request metrics' series."""
     text = metrics.exposition().decode()
     return set(re.findall(r'^:tensorflow:serving:request_\w+\{.*?model_name="([^"]*)"', text, re.M))
+
+
+# ---- 1: metric labels come from the config, not from requests ---------------------------
+
+
+def test_unknown_model_names_share_one_series():
+    metrics.set_model_names(["mnist"])
+    before = labelled_models()
+    for _ in range(3000):
+        metrics.observe_request(f"random-{uuid.uuid4().hex}", "Predict", "GRPC", "NOT_FOUND", 0.0)
+    assert labelled_models() - before <= {metrics.UNKNOWN_MODEL}
+    assert metrics.UNKNOWN_MODEL in labelled_models()
+
+
+def test_a_huge_model_name_does_not_grow_the_page():
+    metrics.set_model_names(["mnist"])
+    metrics.observe_request("x", "Predict", "GRPC", "NOT_FOUND", 0.001)
+    before = len(metrics.exposition())
+    metrics.observe_request("y" * 10_000_000, "Predict", "GRPC", "NOT_FOUND", 0.001)
+    assert len(metrics.exposition()) - before < 100
+
+
+def test_configured_names_are_labels_and_every_label_is_bounded():
+    long_name = "m" * 5000
+    metrics.set_model_names(["mnist", long_name])
+    metrics.observe_request("mnist", "Predict", "GRPC", "OK", 0.001)
+    metrics.observe_request(long_name, "Predict" * 1000, "GRPC", "OK", 0.001)
+    metrics.observe_load("/models/" + "p" * 5000 + "/7", "OK", 0.5)
+    text = metrics.exposition().decode()
+    assert ':tensorflow:serving:request_count{model_name="mnist",status="OK"}' in text
+    values = re.findall(r'="([^"]*)"', text)
+    assert values and max(map(len, values)) <= metrics.MAX_LABEL_CHARS
+    # A shortened base path keeps its end: which version it was.
+    assert re.search(r'load_attempt_count\{model_path="/models/p+…p+/7",status="OK"\}', text)
+
+
+def test_rest_status_codes_are_labelled_by_name_as_grpc_ones_are():
+    metrics.set_model_names(["rest-status"])
+    metrics.observe_request("rest-status", "predict", "REST", grpc.StatusCode.OK, 0.001)
+    text = metrics.exposition().decode()
+    assert ':tensorflow:serving:request_count{model_name="rest-status",status="OK"}' in text
+    assert "StatusCode." not in text
+
+
+def test_the_manager_tells_metrics_which_models_are_configured(saved_model, tmp_path):
+    publish(saved_model, tmp_path / "half", 1)
+    metrics.set_model_names([])
+    manager = Manager(Options(enable_warmup=False))
+    manager.apply_config(model_config(tmp_path / "half", name="configured-half"))
+    metrics.observe_request("configured-half", "Predict", "GRPC", "OK", 0.001)
+    assert ':request_count{model_name="configured-half",status="OK"}' in (
+        metrics.exposition().decode()
+    )
 
 
 # ---- 5: only ASCII digits name versions -------------------------------------------------
