@@ -97,6 +97,7 @@ class Manager:
         self._lock = threading.RLock()
         self._models: dict[str, Model] = {}
         self._views: MappingProxyType = MappingProxyType({})
+        self._applied_config: model_server_config_pb2.ModelServerConfig | None = None
         # Called after every change of what is served (the health service listens).
         self.listeners: list[Callable[[], None]] = []
 
@@ -159,14 +160,24 @@ class Manager:
 
     def apply_config(
         self, config: model_server_config_pb2.ModelServerConfig, *, require_available: bool = True
-    ) -> None:
+    ) -> bool:
         """Load added models, unload removed ones, update policies and labels.
 
         The whole config is validated first; a config that fails validation changes
         nothing. Like TF Serving, labels are checked against what is AVAILABLE now, and
         a reload fails when an added model does not become available. At start-up
         (`require_available=False`) a model that fails to load is reported, not fatal.
+
+        An empty config (no model list at all) changes nothing and returns False, as in
+        TF Serving: a config file being rewritten (`>`) reads empty for a moment, and
+        taking that as "no models" would unload every model.
         """
+        if config.WhichOneof("config") is None:
+            log.warning(
+                "Taking no action for empty config: the models served stay as they are "
+                "(an empty model config file is ignored)"
+            )
+            return False
         with self._lock:
             configs = _validate(config)
             self._check_labels(configs)
@@ -189,6 +200,8 @@ class Manager:
                 self._reconcile(model)
             self._publish()
             metrics.set_model_names(self._models)
+            self._applied_config = model_server_config_pb2.ModelServerConfig()
+            self._applied_config.CopyFrom(config)
             failed = [
                 m
                 for m in new_models
@@ -196,6 +209,7 @@ class Manager:
             ]
             if failed and require_available:
                 raise _unavailable(failed)
+        return True
 
     def await_available(self, poll_interval_s: float = 1.0) -> None:
         """Start-up, as TF Serving does it before it listens: wait until every model
@@ -390,12 +404,11 @@ class Manager:
         def loop() -> None:
             next_fs = time.monotonic() + file_system_poll_wait_seconds
             next_config = time.monotonic() + config_poll_wait_seconds
-            last_config = read_config() if read_config else None
             while not self._stop.wait(0.2):
                 now = time.monotonic()
                 if read_config and config_poll_wait_seconds > 0 and now >= next_config:
                     next_config = now + config_poll_wait_seconds
-                    last_config = self._maybe_reload(read_config, last_config)
+                    self.reload_config(read_config)
                 if file_system_poll_wait_seconds > 0 and now >= next_fs:
                     next_fs = now + file_system_poll_wait_seconds
                     try:
@@ -407,20 +420,32 @@ class Manager:
         thread.start()
         return thread
 
-    def _maybe_reload(self, read_config, last_config):
+    def reload_config(
+        self, read_config: Callable[[], model_server_config_pb2.ModelServerConfig]
+    ) -> None:
+        """One config poll: apply the file if it differs from the config last applied.
+
+        A rejected config is not remembered, so every poll tries it again, as TF Serving
+        reloads its config file at each poll: a label naming a version that is still
+        loading is accepted once that version is AVAILABLE. An unreadable or empty file
+        changes nothing.
+        """
         try:
             config = read_config()
         except Exception as exc:
             log.error("Cannot re-read the model config file: %s", exc)
-            return last_config
-        if config == last_config:
-            return last_config
+            return
+        with self._lock:
+            if config == self._applied_config:
+                return
         try:
-            self.apply_config(config)
-            log.info("Applied the changed model config file")
+            if self.apply_config(config):
+                log.info("Applied the changed model config file")
         except ServingError as exc:
-            log.error("Rejected the changed model config file: %s", exc.message)
-        return config
+            log.error(
+                "Rejected the changed model config file (tried again at the next poll): %s",
+                exc.message,
+            )
 
     def stop(self) -> None:
         if getattr(self, "_stop", None) is not None:

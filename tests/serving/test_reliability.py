@@ -4,6 +4,7 @@ and labels that become loadable later, versions that disappear."""
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import uuid
@@ -12,10 +13,12 @@ from pathlib import Path
 import grpc
 import pytest
 from tensorflow_serving.apis import model_pb2
+from tensorflow_serving.config import model_server_config_pb2
 
 from serving import config as config_lib
 from serving import metrics
 from serving.manager import Manager, Options, State
+from serving.servable import ServingError
 from serving.version_dirs import parse_version, version_dirs
 from tests.serving import testmodels
 
@@ -114,6 +117,57 @@ def test_the_manager_tells_metrics_which_models_are_configured(saved_model, tmp_
     assert ':request_count{model_name="configured-half",status="OK"}' in (
         metrics.exposition().decode()
     )
+
+
+# ---- 2: config files: an empty one changes nothing, a rejected one is retried -----------
+
+
+def test_an_empty_config_unloads_nothing(saved_model, tmp_path, caplog):
+    base = tmp_path / "half"
+    publish(saved_model, base, 1)
+    manager = Manager(Options(enable_warmup=False))
+    manager.apply_config(model_config(base))
+    with caplog.at_level(logging.WARNING, logger="serving"):
+        assert manager.apply_config(model_server_config_pb2.ModelServerConfig()) is False
+    assert manager.model_names() == ["half"] and serves(manager) == 1
+    assert "Taking no action for empty config" in caplog.text
+
+
+def test_a_config_file_read_empty_or_truncated_mid_rewrite_unloads_nothing(saved_model, tmp_path):
+    base = tmp_path / "half"
+    publish(saved_model, base, 1)
+    config_file = tmp_path / "models.config"
+    config_file.write_text(str(model_config(base)))
+    manager = Manager(Options(enable_warmup=False))
+    manager.apply_config(config_lib.read_model_config(config_file))
+
+    def read():
+        return config_lib.read_model_config(config_file)
+
+    for text in ("", "  \n", str(model_config(base))[:40]):
+        config_file.write_text(text)
+        manager.reload_config(read)
+        assert manager.model_names() == ["half"] and serves(manager) == 1, repr(text)
+
+
+def test_a_label_rejected_for_a_loading_version_is_applied_once_it_loads(
+    saved_model, tmp_path, caplog
+):
+    base = tmp_path / "half"
+    publish(saved_model, base, 1)
+    manager = Manager(Options(enable_warmup=False))
+    manager.apply_config(model_config(base))
+    labelled = model_config(base, labels={"canary": 2})
+
+    manager.reload_config(lambda: labelled)  # version 2 is not there yet
+    assert "not currently available for inference" in caplog.text
+    with pytest.raises(ServingError, match="Unrecognized servable version label"):
+        serves(manager, label="canary")
+
+    publish(saved_model, base, 2)
+    manager.poll()
+    manager.reload_config(lambda: labelled)  # the same file, read at the next poll
+    assert serves(manager, label="canary") == 2
 
 
 # ---- 5: only ASCII digits name versions -------------------------------------------------
