@@ -62,6 +62,8 @@ class Version:
     error: ServingError | None = None
     failed_attempts: int = 0
     retry_at: float = 0.0
+    # The directory loaded (inode, mtime): another one means the version was republished.
+    identity: tuple[int, int] | None = None
 
 
 @dataclass
@@ -279,6 +281,7 @@ class Manager:
 
     def _reconcile(self, model: Model) -> None:
         on_disk = self._scan(model)
+        _renew_republished(model, on_disk)
         aspired = _aspired(model.config.model_version_policy, on_disk)
         now = time.monotonic()
         for number in sorted(aspired, reverse=True):
@@ -325,7 +328,7 @@ class Manager:
         return found
 
     def _load(self, model: Model, number: int, path: Path, previous: Version | None) -> None:
-        version = Version(number, path, State.LOADING)
+        version = Version(number, path, State.LOADING, identity=_identity(path))
         if previous is not None:
             version.failed_attempts = previous.failed_attempts
         model.versions[number] = version
@@ -450,6 +453,35 @@ class Manager:
     def stop(self) -> None:
         if getattr(self, "_stop", None) is not None:
             self._stop.set()
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """What tells one copy of a version directory from another: a directory deleted
+    and copied again has a new inode or, if the inode is reused, a new mtime."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def _renew_republished(model: Model, on_disk: dict[int, Path] | None) -> None:
+    """Give a failed version a fresh start once it is republished.
+
+    TF Serving forgets a version whose load failed when the file system stops showing
+    it, so a version deleted and copied again is loaded afresh, its retries renewed.
+    A copy replaced between two polls counts too (its directory is another one);
+    otherwise a version whose retries ran out is not loaded again.
+    """
+    if on_disk is None:
+        return  # base path unreadable: nothing is known to be gone
+    for version in model.versions.values():
+        if version.state != State.END or version.error is None:
+            continue
+        path = on_disk.get(version.number)
+        if path is None or _identity(path) != version.identity:
+            version.failed_attempts = 0
+            version.retry_at = 0.0
 
 
 def _not_found(request: str) -> ServingError:

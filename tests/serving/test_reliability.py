@@ -198,3 +198,37 @@ def test_a_unicode_digit_directory_neither_stops_startup_nor_polling(saved_model
     publish(saved_model, base, 2)
     manager.poll()
     assert states(manager) == {2: State.AVAILABLE, 1: State.AVAILABLE}
+
+
+# ---- 6: a failed version is loaded again once republished -------------------------------
+
+
+def test_a_failed_version_deleted_and_published_again_loads(saved_model, tmp_path):
+    base = tmp_path / "half"
+    publish(saved_model, base, 1)
+    publish_broken(base, 2)
+    manager = Manager(Options(enable_warmup=False, max_num_load_retries=0))
+    manager.apply_config(model_config(base))
+    assert states(manager) == {2: State.END, 1: State.AVAILABLE}
+    manager.poll()  # retries ran out: not loaded again as it is
+    assert states(manager)[2] == State.END
+
+    shutil.rmtree(base / "2")
+    manager.poll()  # the file system no longer shows it
+    publish(saved_model, base, 2)
+    manager.poll()
+    assert states(manager)[2] == State.AVAILABLE
+
+
+def test_a_failed_version_replaced_between_two_polls_loads(saved_model, tmp_path):
+    base = tmp_path / "half"
+    publish(saved_model, base, 1)
+    publish_broken(base, 2)
+    manager = Manager(Options(enable_warmup=False, max_num_load_retries=0))
+    manager.apply_config(model_config(base))
+    assert states(manager)[2] == State.END
+
+    shutil.rmtree(base / "2")
+    publish(saved_model, base, 2)
+    manager.poll()
+    assert states(manager)[2] == State.AVAILABLE
