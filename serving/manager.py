@@ -296,9 +296,19 @@ class Manager:
             keep = set(aspired)
         else:
             return  # nothing the policy wants is serving yet: keep what serves now
-        for version in sorted(model.versions.values(), key=lambda v: v.number):
-            if version.state == State.AVAILABLE and version.number not in keep:
-                self._unload(model, version)
+        unload = [
+            v
+            for v in sorted(model.versions.values(), key=lambda v: v.number)
+            if v.state == State.AVAILABLE and v.number not in keep
+        ]
+        for version in unload:
+            self._unload(model, version)
+        if unload and not keep:
+            log.warning(
+                "Model %s is now unavailable: no version its policy serves is left under %s",
+                model.name,
+                model.config.base_path,
+            )
 
     def _should_retry(self, version: Version, now: float) -> bool:
         if version.error is None:

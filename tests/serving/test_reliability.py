@@ -232,3 +232,21 @@ def test_a_failed_version_replaced_between_two_polls_loads(saved_model, tmp_path
     publish(saved_model, base, 2)
     manager.poll()
     assert states(manager)[2] == State.AVAILABLE
+
+
+# ---- 10: a model whose versions all disappear says so -----------------------------------
+
+
+def test_a_model_whose_last_version_disappears_warns_it_is_unavailable(
+    saved_model, tmp_path, caplog
+):
+    base = tmp_path / "half"
+    publish(saved_model, base, 1)
+    manager = Manager(Options(enable_warmup=False))
+    manager.apply_config(model_config(base))
+    shutil.rmtree(base / "1")
+    with caplog.at_level(logging.WARNING, logger="serving"):
+        manager.poll()
+    assert not manager.is_ready()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("half is now unavailable" in message for message in warnings), warnings
