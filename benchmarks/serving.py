@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.loadgen import PREDICT
+from serving.version_dirs import version_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCIES = (1, 8, 32, 64)
@@ -40,12 +41,10 @@ CEILING_BATCHES = (1, 8, 32, 64, 128, 256)
 
 
 def latest_version(base: Path) -> Path:
-    versions = (
-        sorted(int(p.name) for p in base.iterdir() if p.name.isdigit()) if base.is_dir() else []
-    )
+    versions = version_dirs(base) if base.is_dir() else {}
     if not versions:
         raise SystemExit(f"no model under {base}: run `make train` or `make demo` first")
-    return base / str(versions[-1])
+    return versions[max(versions)]
 
 
 def sample_images(count: int) -> np.ndarray:

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from loadtest import options, report
+from serving.version_dirs import version_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = "loadtest/locustfile.py"
@@ -131,9 +132,7 @@ def server(args: argparse.Namespace) -> Iterator[str]:
         yield args.host
         return
     base = args.model_base_path.resolve()
-    versions = (
-        sorted(int(p.name) for p in base.iterdir() if p.name.isdigit()) if base.is_dir() else []
-    )
+    versions = sorted(version_dirs(base)) if base.is_dir() else []
     if not versions:
         raise ServerFailed(
             f"no model version under {base}: run `make train` (the full recipe) or "

@@ -325,7 +325,7 @@ class Batcher:
 
     def _run(self, queue: _Queue, pieces: list[_Piece]) -> None:
         now = time.monotonic()
-        queuing = metrics.QUEUING_LATENCY.labels(self.options.thread_pool_name)
+        queuing = metrics.QUEUING_LATENCY.labels(metrics.bounded(self.options.thread_pool_name))
         for piece in pieces:
             queuing.observe((now - piece.task.enqueued) * 1e6)
         pieces = [p for p in pieces if p.task.claim()]  # skip callers that gave up

@@ -25,6 +25,7 @@ from tensorflow_serving.config import file_system_storage_path_source_pb2, model
 
 from serving import metrics
 from serving.servable import Servable, ServingError, invalid, status_error
+from serving.version_dirs import version_dirs
 
 log = logging.getLogger("serving")
 
@@ -61,6 +62,8 @@ class Version:
     error: ServingError | None = None
     failed_attempts: int = 0
     retry_at: float = 0.0
+    # The directory loaded (inode, mtime): another one means the version was republished.
+    identity: tuple[int, int] | None = None
 
 
 @dataclass
@@ -96,6 +99,7 @@ class Manager:
         self._lock = threading.RLock()
         self._models: dict[str, Model] = {}
         self._views: MappingProxyType = MappingProxyType({})
+        self._applied_config: model_server_config_pb2.ModelServerConfig | None = None
         # Called after every change of what is served (the health service listens).
         self.listeners: list[Callable[[], None]] = []
 
@@ -158,14 +162,24 @@ class Manager:
 
     def apply_config(
         self, config: model_server_config_pb2.ModelServerConfig, *, require_available: bool = True
-    ) -> None:
+    ) -> bool:
         """Load added models, unload removed ones, update policies and labels.
 
         The whole config is validated first; a config that fails validation changes
         nothing. Like TF Serving, labels are checked against what is AVAILABLE now, and
         a reload fails when an added model does not become available. At start-up
         (`require_available=False`) a model that fails to load is reported, not fatal.
+
+        An empty config (no model list at all) changes nothing and returns False, as in
+        TF Serving: a config file being rewritten (`>`) reads empty for a moment, and
+        taking that as "no models" would unload every model.
         """
+        if config.WhichOneof("config") is None:
+            log.warning(
+                "Taking no action for empty config: the models served stay as they are "
+                "(an empty model config file is ignored)"
+            )
+            return False
         with self._lock:
             configs = _validate(config)
             self._check_labels(configs)
@@ -187,6 +201,9 @@ class Manager:
                     model.config = model_config
                 self._reconcile(model)
             self._publish()
+            metrics.set_model_names(self._models)
+            self._applied_config = model_server_config_pb2.ModelServerConfig()
+            self._applied_config.CopyFrom(config)
             failed = [
                 m
                 for m in new_models
@@ -194,6 +211,7 @@ class Manager:
             ]
             if failed and require_available:
                 raise _unavailable(failed)
+        return True
 
     def await_available(self, poll_interval_s: float = 1.0) -> None:
         """Start-up, as TF Serving does it before it listens: wait until every model
@@ -263,6 +281,7 @@ class Manager:
 
     def _reconcile(self, model: Model) -> None:
         on_disk = self._scan(model)
+        _renew_republished(model, on_disk)
         aspired = _aspired(model.config.model_version_policy, on_disk)
         now = time.monotonic()
         for number in sorted(aspired, reverse=True):
@@ -277,9 +296,19 @@ class Manager:
             keep = set(aspired)
         else:
             return  # nothing the policy wants is serving yet: keep what serves now
-        for version in sorted(model.versions.values(), key=lambda v: v.number):
-            if version.state == State.AVAILABLE and version.number not in keep:
-                self._unload(model, version)
+        unload = [
+            v
+            for v in sorted(model.versions.values(), key=lambda v: v.number)
+            if v.state == State.AVAILABLE and v.number not in keep
+        ]
+        for version in unload:
+            self._unload(model, version)
+        if unload and not keep:
+            log.warning(
+                "Model %s is now unavailable: no version its policy serves is left under %s",
+                model.name,
+                model.config.base_path,
+            )
 
     def _should_retry(self, version: Version, now: float) -> bool:
         if version.error is None:
@@ -291,14 +320,13 @@ class Manager:
     def _scan(self, model: Model) -> dict[int, Path] | None:
         base = Path(model.config.base_path)
         try:
-            entries = list(base.iterdir())
+            found = version_dirs(base)
         except OSError as exc:
             if not model.missing_base_path_logged:
                 log.warning("Model %s: cannot read base path %s: %s", model.name, base, exc)
                 model.missing_base_path_logged = True
             return None
         model.missing_base_path_logged = False
-        found = {int(p.name): p for p in entries if p.name.isdigit() and p.is_dir()}
         if not found and not model.no_versions_logged:
             log.warning(
                 "No versions of servable %s found under base path %s. Did you forget to "
@@ -310,7 +338,7 @@ class Manager:
         return found
 
     def _load(self, model: Model, number: int, path: Path, previous: Version | None) -> None:
-        version = Version(number, path, State.LOADING)
+        version = Version(number, path, State.LOADING, identity=_identity(path))
         if previous is not None:
             version.failed_attempts = previous.failed_attempts
         model.versions[number] = version
@@ -322,10 +350,9 @@ class Manager:
             try:
                 servable = Servable(model.name, number, path, self.options.saved_model_tags)
             except Exception:
-                metrics.LOAD_ATTEMPT_COUNT.labels(str(path), "ERROR").inc()
+                metrics.observe_load(str(path), "ERROR")
                 raise
-            metrics.LOAD_ATTEMPT_COUNT.labels(str(path), "OK").inc()
-            metrics.LOAD_LATENCY.labels(str(path)).inc((time.monotonic() - started) * 1e6)
+            metrics.observe_load(str(path), "OK", time.monotonic() - started)
             if self.options.enable_warmup and self._warmup is not None:
                 with metrics.timed_warmup(str(path)):
                     self._warmup(servable)
@@ -390,12 +417,11 @@ class Manager:
         def loop() -> None:
             next_fs = time.monotonic() + file_system_poll_wait_seconds
             next_config = time.monotonic() + config_poll_wait_seconds
-            last_config = read_config() if read_config else None
             while not self._stop.wait(0.2):
                 now = time.monotonic()
                 if read_config and config_poll_wait_seconds > 0 and now >= next_config:
                     next_config = now + config_poll_wait_seconds
-                    last_config = self._maybe_reload(read_config, last_config)
+                    self.reload_config(read_config)
                 if file_system_poll_wait_seconds > 0 and now >= next_fs:
                     next_fs = now + file_system_poll_wait_seconds
                     try:
@@ -407,24 +433,65 @@ class Manager:
         thread.start()
         return thread
 
-    def _maybe_reload(self, read_config, last_config):
+    def reload_config(
+        self, read_config: Callable[[], model_server_config_pb2.ModelServerConfig]
+    ) -> None:
+        """One config poll: apply the file if it differs from the config last applied.
+
+        A rejected config is not remembered, so every poll tries it again, as TF Serving
+        reloads its config file at each poll: a label naming a version that is still
+        loading is accepted once that version is AVAILABLE. An unreadable or empty file
+        changes nothing.
+        """
         try:
             config = read_config()
         except Exception as exc:
             log.error("Cannot re-read the model config file: %s", exc)
-            return last_config
-        if config == last_config:
-            return last_config
+            return
+        with self._lock:
+            if config == self._applied_config:
+                return
         try:
-            self.apply_config(config)
-            log.info("Applied the changed model config file")
+            if self.apply_config(config):
+                log.info("Applied the changed model config file")
         except ServingError as exc:
-            log.error("Rejected the changed model config file: %s", exc.message)
-        return config
+            log.error(
+                "Rejected the changed model config file (tried again at the next poll): %s",
+                exc.message,
+            )
 
     def stop(self) -> None:
         if getattr(self, "_stop", None) is not None:
             self._stop.set()
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """What tells one copy of a version directory from another: a directory deleted
+    and copied again has a new inode or, if the inode is reused, a new mtime."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def _renew_republished(model: Model, on_disk: dict[int, Path] | None) -> None:
+    """Give a failed version a fresh start once it is republished.
+
+    TF Serving forgets a version whose load failed when the file system stops showing
+    it, so a version deleted and copied again is loaded afresh, its retries renewed.
+    A copy replaced between two polls counts too (its directory is another one);
+    otherwise a version whose retries ran out is not loaded again.
+    """
+    if on_disk is None:
+        return  # base path unreadable: nothing is known to be gone
+    for version in model.versions.values():
+        if version.state != State.END or version.error is None:
+            continue
+        path = on_disk.get(version.number)
+        if path is None or _identity(path) != version.identity:
+            version.failed_attempts = 0
+            version.retry_at = 0.0
 
 
 def _not_found(request: str) -> ServingError:

@@ -4,13 +4,22 @@ TF Serving exports TensorFlow's monitoring metrics with '/' turned into ':' (e.g
 `:tensorflow:serving:request_count`), latencies as histograms in microseconds, and
 counters without the `_total` suffix prometheus_client adds; the exposition below
 drops that suffix so the names match exactly.
+
+Every label value is bounded, so no caller can grow the page. TF Serving labels a request
+with the model name it asked for, which lets any caller create series at will (3,000
+random names made a 23 MB page; one name of 10 MB, a 401 MB one). Here a request is labelled
+with its model's name only when that model is configured (the manager says which are);
+any other name, the empty one included, is counted under UNKNOWN_MODEL. And any value
+longer than MAX_LABEL_CHARS (a long configured name or base path) is shortened.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from contextlib import contextmanager
 
+import grpc
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -18,6 +27,14 @@ prometheus_client.disable_created_metrics()  # TF Serving exports no *_created s
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 DEFAULT_PATH = "/monitoring/prometheus/metrics"
+
+UNKNOWN_MODEL = ""
+"""The model_name of requests for no configured model. The empty name is the one no
+request can be served under ("ModelSpec has no name specified"), so it never mixes a
+served model's requests with the rest; it is also what TF Serving records for a request
+without a name."""
+MAX_LABEL_CHARS = 256
+_configured_models: frozenset[str] = frozenset()
 
 
 def _exponential(scale: float, growth: float, count: int) -> list[float]:
@@ -76,9 +93,38 @@ _COUNTER_NAMES = [
 ]
 
 
-def observe_request(model: str, api: str, entrypoint: str, status: str, seconds: float) -> None:
+def set_model_names(names: Iterable[str]) -> None:
+    """The configured models: the only names requests are counted under."""
+    global _configured_models
+    _configured_models = frozenset(names)
+
+
+def bounded(value: str) -> str:
+    """`value`, or its start and end around an ellipsis when longer than MAX_LABEL_CHARS
+    (both ends, so a base path keeps its model and its version)."""
+    if len(value) <= MAX_LABEL_CHARS:
+        return value
+    half = (MAX_LABEL_CHARS - 1) // 2
+    return f"{value[:half]}…{value[-half:]}"
+
+
+def observe_request(
+    model: str, api: str, entrypoint: str, status: str | grpc.StatusCode, seconds: float
+) -> None:
+    """Count and time one request; `model` is what the request asked for."""
+    model = bounded(model) if model in _configured_models else UNKNOWN_MODEL
+    if isinstance(status, grpc.StatusCode):  # REST reports the code, gRPC its name
+        status = status.name
+    api, entrypoint, status = bounded(api), bounded(entrypoint), bounded(status)
     REQUEST_COUNT.labels(model, status).inc()
     REQUEST_LATENCY.labels(model, api, entrypoint).observe(seconds * 1e6)
+
+
+def observe_load(model_path: str, status: str, seconds: float | None = None) -> None:
+    """Count one SavedModel load attempt; `seconds` is the time of a successful one."""
+    LOAD_ATTEMPT_COUNT.labels(bounded(model_path), status).inc()
+    if seconds is not None:
+        LOAD_LATENCY.labels(bounded(model_path)).inc(seconds * 1e6)
 
 
 @contextmanager
@@ -91,7 +137,9 @@ def timed_warmup(model_path: str):
         status = "ERROR"
         raise
     finally:
-        WARMUP_LATENCY.labels(model_path, status).observe((time.monotonic() - started) * 1e6)
+        WARMUP_LATENCY.labels(bounded(model_path), status).observe(
+            (time.monotonic() - started) * 1e6
+        )
 
 
 def exposition() -> bytes:

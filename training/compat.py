@@ -38,6 +38,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from serving.version_dirs import version_dirs
+
 ROOT = Path(__file__).resolve().parents[1]
 VERSION_FILE = ROOT / "serving" / "tfserving.env"
 IMAGE_KEY = "TF_SERVING_IMAGE"
@@ -217,12 +219,7 @@ def find_exports(paths: Iterable[Path]) -> list[Path]:
         if (path / "saved_model.pb").is_file():
             found.append(path)
         elif path.is_dir():
-            found.extend(
-                sorted(
-                    (p for p in path.iterdir() if p.name.isdigit() and p.is_dir()),
-                    key=lambda p: int(p.name),
-                )
-            )
+            found.extend(p for _, p in sorted(version_dirs(path).items()))
     return found
 
 

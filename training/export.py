@@ -3,7 +3,9 @@
 TF Serving polls the base path and loads any numeric directory it sees, even one that
 is still being written. So a version is assembled in a hidden temporary directory
 beside its target and renamed into place only once complete: the rename is atomic on
-one file system, and the server either sees the whole version or nothing.
+one file system, and the server either sees the whole version or nothing. An export that
+is killed leaves its temporary directory behind; the next export in that base path
+removes it (a lock tells an abandoned one from one still being written).
 
 Before the rename, the version must pass the TF Serving compatibility gate
 (training.compat): it is loaded with the TensorFlow of the pinned TF Serving release,
@@ -13,11 +15,14 @@ production is never published; metrics.json records what passed.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import keras
@@ -27,6 +32,7 @@ from google.protobuf import text_format
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from serving.protos import server_configs_pb2
+from serving.version_dirs import version_dirs
 from training import compat
 
 SIGNATURE = "serving_default"
@@ -37,6 +43,9 @@ WARMUP_FILE = "tf_serving_warmup_requests"
 # derived from them, see warmup_batch_sizes().
 SERVING_CONFIG_DIR = Path(__file__).resolve().parents[1] / "serving"
 BATCHING_FILES = "batching_*.config"
+TMP_PREFIX = ".tmp-"  # the temporary directories exports assemble versions in
+
+log = logging.getLogger(__name__)
 
 
 class ExportError(RuntimeError):
@@ -44,11 +53,11 @@ class ExportError(RuntimeError):
 
 
 def versions(base: str | Path) -> list[int]:
-    """The numeric version directories under `base`, ascending (anything else is ignored)."""
+    """The version directories under `base`, ascending (anything else is ignored)."""
     base = Path(base)
     if not base.is_dir():
         return []
-    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
+    return sorted(version_dirs(base))
 
 
 def next_version(base: str | Path) -> int:
@@ -77,8 +86,7 @@ def export(
     if target.exists():
         raise ExportError(f"{target} already exists; versions are never overwritten")
     base.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base))
-    try:
+    with _staging_dir(base, version) as tmp:
         _write_saved_model(model, tmp)
         assets_extra = tmp / "assets.extra"
         assets_extra.mkdir()
@@ -100,9 +108,57 @@ def export(
             os.rename(tmp, target)
         except OSError as exc:
             raise ExportError(f"{target} appeared during the export: {exc}") from exc
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+@contextlib.contextmanager
+def _staging_dir(base: Path, version: int) -> Iterator[Path]:
+    """A new temporary directory in `base`, locked while this export uses it.
+
+    A lock (flock) ends with the process holding it, so a temporary directory nobody
+    holds was left by an export that was killed: those are removed first. The base
+    path's lock makes "clean up, then create and lock" one step, so an export never
+    takes a concurrent export's new directory for an abandoned one.
+    """
+    with contextlib.ExitStack() as stack:
+        with _flocked(base):
+            _remove_abandoned(base)
+            tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{version}-", dir=base))
+            stack.enter_context(_flocked(tmp))
+        try:
+            yield tmp
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # gone already once renamed
+
+
+@contextlib.contextmanager
+def _flocked(path: Path, *, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive flock on directory `path`; yields False when `wait` is False
+    and another process holds it."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+        else:
+            yield True
+    finally:
+        os.close(fd)
+
+
+def _remove_abandoned(base: Path) -> None:
+    """Remove the temporary directories of exports that died before their rename."""
+    for path in base.glob(f"{TMP_PREFIX}*"):
+        if path.is_symlink() or not path.is_dir():
+            continue
+        try:
+            with _flocked(path, wait=False) as abandoned:
+                if abandoned:
+                    shutil.rmtree(path, ignore_errors=True)
+                    log.warning("Removed %s, left by an export that did not finish", path)
+        except OSError:
+            continue  # gone meanwhile, or not ours to open
 
 
 def _write_saved_model(model: keras.Model, path: Path) -> None:
