@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -147,6 +148,28 @@ def prepare(args) -> tuple[Prepared, Manager]:
     return prepared, manager
 
 
+# Collections of the youngest generation, every this many new container objects (Python's
+# default is 700). Each request allocates a few dozen (its task, futures, coroutine frames).
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def settle_garbage_collector() -> None:
+    """Keep Python's garbage collector from pausing the event loop under load.
+
+    TensorFlow and the loaded models leave about a million Python objects behind, and
+    every full collection walked them all: 150 to 250 ms with the loop stopped, which
+    was the p99 of a loaded server (make bench, concurrency 64: p99 249 ms, 72 to 87 ms
+    without those pauses). Freezing what exists once the server is up takes it out of
+    every later collection (it lives as long as the process anyway), and a larger
+    young-generation threshold makes collections rarer without letting garbage grow:
+    reference counting still frees almost everything at once.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
 async def serve(args, ready: tuple[Prepared, Manager]) -> int:
     prepared, manager = ready
     batcher = batching.Batcher(prepared.batching) if prepared.batching is not None else None
@@ -180,6 +203,7 @@ async def serve(args, ready: tuple[Prepared, Manager]) -> int:
             "and --rest_api_port is not set"
         )
     server.stop_on_signals()
+    settle_garbage_collector()
     manager.start_polling(
         args.file_system_poll_wait_seconds,
         args.model_config_file_poll_wait_seconds if args.model_config_file else 0,

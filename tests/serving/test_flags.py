@@ -121,3 +121,19 @@ def test_channel_arguments_win_over_the_servers_defaults():
     chosen = server_options(flags.parse_channel_arguments("grpc.so_reuseport=1"))
     assert dict(chosen)["grpc.so_reuseport"] == 1
     assert [key for key, _ in chosen].count("grpc.so_reuseport") == 1
+
+
+def test_garbage_collector_settled_once_the_server_is_up():
+    import gc
+
+    from serving.__main__ import GC_YOUNG_THRESHOLD, settle_garbage_collector
+
+    threshold = gc.get_threshold()
+    try:
+        settle_garbage_collector()
+        assert gc.get_freeze_count() > 0  # what exists at start-up is out of every collection
+        assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
+        assert gc.get_threshold()[1:] == threshold[1:]
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
