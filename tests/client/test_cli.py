@@ -197,9 +197,9 @@ def test_progress_bar_only_on_a_terminal():
 
 def test_stdin_is_read_only_up_to_the_limit(monkeypatch, capsys):
     """`predict - < /dev/zero` must not take all the memory there is."""
-    from client import preprocess
+    from client import _images
 
-    monkeypatch.setattr(preprocess, "MAX_FILE_BYTES", 1000, raising=False)
+    monkeypatch.setattr(_images, "MAX_FILE_BYTES", 1000, raising=False)
     stdin = io.TextIOWrapper(io.BytesIO(bytes(5000)))
     monkeypatch.setattr("sys.stdin", stdin)
     with fake_server(Script()) as (target, _):

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from client import preprocess as preprocess_module
+from client import _images, _mnist_form
 from client.errors import ImageError
 from client.preprocess import BOX, CENTRE, SIZE, load_image, preprocess
 from tests.client import handwriting, photos
@@ -230,7 +230,7 @@ def test_pencil_grainy_and_faint_gets_mnist_weight():
     # This MNIST 5 is thin-stroked; the grain read as thin strokes is thickened a little
     assert close_to(out, d) < 0.075
     # to a weight within MNIST's usual range (10th to 95th percentile of its strokes)
-    assert preprocess_module.THIN <= preprocess_module._stroke_width(out) <= 2.9
+    assert _mnist_form.THIN <= _mnist_form._stroke_width(out) <= 2.9
 
 
 def test_a_fine_pen_on_a_large_digit_is_thickened_like_mnist():
@@ -239,7 +239,7 @@ def test_a_fine_pen_on_a_large_digit_is_thickened_like_mnist():
     cover = np.zeros((800, 800), np.float32)
     cover[100:700, 100:700] = thin.coverage(600, np.random.default_rng(0))
     out = preprocess((255 * (1 - cover)).astype(np.uint8))
-    assert preprocess_module._stroke_width(out) >= preprocess_module.THIN
+    assert _mnist_form._stroke_width(out) >= _mnist_form.THIN
 
 
 def test_a_shadow_across_the_page_is_not_ink():
@@ -462,13 +462,13 @@ def test_load_image_returns_the_upright_picture():
 
 
 def test_mnist_form_digits_skip_the_pipeline_with_the_same_result(monkeypatch):
-    from client import preprocess as module
+    module = _mnist_form
 
     x = mnist().x_test[:300]
-    fast = [i for i in range(len(x)) if module._already_mnist(x[i]) is not None]
+    fast = [i for i in range(len(x)) if module.already_mnist(x[i]) is not None]
     assert len(fast) > 0.95 * len(x)
     shortcut = [preprocess(x[i]) for i in fast]
-    monkeypatch.setattr(module, "_already_mnist", lambda array: None)  # full pipeline only
+    monkeypatch.setattr(module, "already_mnist", lambda array: None)  # full pipeline only
     changed = sum(
         np.abs(out - preprocess(x[i])).max() > 1.5 / 255
         for out, i in zip(shortcut, fast, strict=True)
@@ -481,10 +481,10 @@ def test_mnist_form_digits_skip_the_pipeline_with_the_same_result(monkeypatch):
     small[11:17, 12:15] = 255
     off_centre = np.roll(x[0], 6, axis=1)
     for picture in (light_paper, small, off_centre):
-        assert module._already_mnist(picture) is None
+        assert module.already_mnist(picture) is None
         assert preprocess(picture).shape == (28, 28)  # the full pipeline handles them
     out_of_range = x[0].astype(np.float32) * 3
-    assert module._already_mnist(out_of_range) is None
+    assert module.already_mnist(out_of_range) is None
     with pytest.raises(ImageError, match="must be in"):
         preprocess(out_of_range)
 
@@ -549,7 +549,7 @@ def test_a_device_is_refused_without_reading_it():
 
 
 def test_files_and_streams_are_read_only_up_to_the_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(preprocess_module, "MAX_FILE_BYTES", 1000, raising=False)
+    monkeypatch.setattr(_images, "MAX_FILE_BYTES", 1000, raising=False)
     big = tmp_path / "big.png"
     big.write_bytes(encode(page(digit(0))) + bytes(2000))
     with pytest.raises(ImageError, match=r"big\.png: over 1000 bytes"):
@@ -571,3 +571,22 @@ def test_files_and_streams_are_read_only_up_to_the_limit(tmp_path, monkeypatch):
     endless = Endless()
     assert isinstance(_in_a_thread(load_image, endless), ImageError)
     assert endless.served <= 1000 + 65536
+
+
+def test_prepare_decodes_once_for_the_picture_and_the_digit(monkeypatch):
+    """The CLI shows each picture beside its 28x28; both come from one decoding."""
+    from client.preprocess import prepare
+
+    upright = page(digit(0), size=(300, 500), at=(10, 10), field=200)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    encoded = encode(upright.transpose(photos._SIDEWAYS[6]), "JPEG", exif=exif.tobytes())
+    decoded = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda *a, **k: decoded.append(1) or real_open(*a, **k))
+    prepared = prepare(encoded)
+    assert len(decoded) == 1
+    assert prepared.picture is not None and prepared.picture.size == upright.size
+    np.testing.assert_array_equal(prepared.digit, preprocess(encoded))
+    ready = prepare(digit(3))  # an array: no picture, and the MNIST fast path
+    assert ready.picture is None and ready.digit.shape == (SIZE, SIZE)
