@@ -61,8 +61,8 @@ class AsyncClient(core.BaseClient):
 
     async def predict(self, image: ImageInput, *, timeout: float | None = None) -> Prediction:
         """Preprocess one image (path, bytes, file, PIL image or array) and classify it."""
-        batch = await asyncio.to_thread(preprocess, image)
-        return (await self._predict_batch(batch[np.newaxis], timeout))[0]
+        digit = await asyncio.to_thread(preprocess, image)
+        return (await self._predict_batch(core.digits_batch([digit]), timeout))[0]
 
     async def predict_many(
         self,

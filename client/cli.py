@@ -174,11 +174,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_predict(client: Client, args: argparse.Namespace) -> int:
-    import numpy as np
+    """Classify the files `--batch-size` at a time, printing each batch's lines as soon
+    as it is answered (with a progress bar on a terminal).
 
-    from client import sheet
-    from client.errors import ImageError
-    from client.preprocess import load_image, preprocess
+    Not one predict_many over everything: that would print nothing until the end, and
+    its first unusable file would stop the run, where each file here fails on its own
+    line. Each batch goes out as one predict_tensor of the digits already prepared, so
+    nothing is preprocessed twice.
+    """
+    import numpy as np
 
     threshold = MIN_CONFIDENCE if args.min_confidence is None else args.min_confidence
     items = list(expand(args.paths))
@@ -189,23 +193,10 @@ def run_predict(client: Client, args: argparse.Namespace) -> int:
         # What the contact sheet will show is kept, as thumbnails (a decoded photo is
         # megabytes); everything else is let go once its line is printed.
         shown = [args.show is not None and start + i < SHEET_LIMIT for i in range(len(batch))]
-        ready = []
-        for item, keep in zip(batch, shown, strict=True):
-            if item.error is None:
-                try:
-                    source = item.path if item.path is not None else sys.stdin.buffer
-                    image = load_image(source, name=item.name)
-                    item.model_input = preprocess(image, name=item.name)
-                    if keep:
-                        item.original = sheet.thumbnail(image)
-                    ready.append(item)
-                except ImageError as exc:
-                    item.error = str(exc)
-                except Exception as exc:  # a bug, but one file must not sink the others
-                    item.error = f"{item.name}: unexpected {type(exc).__name__}: {exc}"
+        ready = [item for item, keep in zip(batch, shown, strict=True) if _prepare(item, keep)]
         if ready:
-            stacked = np.stack([item.model_input for item in ready])
-            predictions = client.predict_tensor(stacked, batch_size=len(ready))
+            digits = np.stack([item.model_input for item in ready])
+            predictions = client.predict_tensor(digits, batch_size=len(ready))
             for item, prediction in zip(ready, predictions, strict=True):
                 item.prediction = prediction
         for item, keep in zip(batch, shown, strict=True):
@@ -225,6 +216,30 @@ def run_predict(client: Client, args: argparse.Namespace) -> int:
     if failed:
         return EXIT_FAILED
     return EXIT_UNCERTAIN if uncertain and args.min_confidence is not None else EXIT_OK
+
+
+def _prepare(item: Item, keep: bool) -> bool:
+    """Decode `item` once into its 28x28 (and, if `keep`, a thumbnail of the picture for
+    the contact sheet); whether it can be sent. A file that fails records its error."""
+    from client import sheet
+    from client.errors import ImageError
+    from client.preprocess import prepare
+
+    if item.error is not None:
+        return False
+    try:
+        source = item.path if item.path is not None else sys.stdin.buffer
+        prepared = prepare(source, name=item.name)
+        item.model_input = prepared.digit
+        if keep and prepared.picture is not None:
+            item.original = sheet.thumbnail(prepared.picture)
+    except ImageError as exc:
+        item.error = str(exc)
+        return False
+    except Exception as exc:  # a bug, but one file must not sink the others
+        item.error = f"{item.name}: unexpected {type(exc).__name__}: {exc}"
+        return False
+    return True
 
 
 def expand(paths: Sequence[str]) -> Iterator[Item]:

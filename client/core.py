@@ -147,14 +147,16 @@ def check_batch_size(batch_size: int) -> int:
 
 
 def as_batch(x: np.ndarray) -> np.ndarray:
-    """Check an already-preprocessed batch: (n, 28, 28[, 1]) in [0, 1], as float32."""
+    """Check an already-preprocessed batch: (n, 28, 28[, 1]) in [0, 1], as float32 in the
+    model's input shape (n, 28, 28, 1). A single (28, 28) digit is a batch of one."""
     a = np.asarray(x)
-    if a.ndim == 4 and a.shape[-1] == 1:
-        a = a[..., 0]
     if a.ndim == 2:
         a = a[np.newaxis]
-    if a.ndim != 3 or a.shape[1:] != (28, 28):
-        raise ValueError(f"expected images of shape (n, 28, 28) or (n, 28, 28, 1), got {a.shape}")
+    if a.ndim == 3:
+        a = a[..., np.newaxis]  # the channel axis, added once: a view, nothing copied
+    if a.shape[1:] != (28, 28, 1):
+        shape = np.shape(x)
+        raise ValueError(f"expected images of shape (n, 28, 28) or (n, 28, 28, 1), got {shape}")
     if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
         raise ValueError(f"expected a numeric array, got {a.dtype}")
     a = a.astype(np.float32, copy=False)
@@ -163,12 +165,17 @@ def as_batch(x: np.ndarray) -> np.ndarray:
     return a
 
 
+def digits_batch(digits: list[np.ndarray]) -> np.ndarray:
+    """Preprocessed (28, 28) digits as one batch in the model's input shape (n, 28, 28, 1)."""
+    return np.stack(digits)[..., np.newaxis]
+
+
 def chunks(x: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [x[i : i + batch_size] for i in range(0, len(x), batch_size)]
 
 
 def preprocessed_batches(images: Iterable[ImageInput], batch_size: int) -> Iterator[np.ndarray]:
-    """Preprocess `images` lazily into (n, 28, 28) batches, naming each input on error."""
+    """Preprocess `images` lazily into (n, 28, 28, 1) batches, naming each input on error."""
     # One path, one encoded image or one array is not a list of images: iterating it
     # would send characters, bytes or rows. An (n, H, W) array is n images, though.
     single = isinstance(images, str | bytes) or (
@@ -178,7 +185,7 @@ def preprocessed_batches(images: Iterable[ImageInput], batch_size: int) -> Itera
         raise TypeError("predict_many takes a list of images; use predict() for one")
     source = iter(enumerate(images))
     while batch := list(itertools.islice(source, batch_size)):
-        yield np.stack([preprocess(image, name=_name(i, image)) for i, image in batch])
+        yield digits_batch([preprocess(image, name=_name(i, image)) for i, image in batch])
 
 
 def _name(index: int, image: ImageInput) -> str:

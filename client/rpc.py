@@ -76,9 +76,11 @@ def model_spec(
 
 
 def predict_request(spec: tfs_pb2.ModelSpec, batch: np.ndarray) -> tfs_pb2.PredictRequest:
-    """A Predict for `batch`, float32 (n, 28, 28) in [0, 1], asking only for probabilities."""
+    """A Predict for `batch`, float32 (n, 28, 28, 1) in [0, 1], asking only for
+    probabilities. A batch without its channel axis, (n, 28, 28), is given one."""
     request = tfs_pb2.PredictRequest(model_spec=spec, output_filter=[OUTPUT])
-    request.inputs[INPUT].CopyFrom(tensors.to_proto(batch[..., np.newaxis]))
+    images = batch[..., np.newaxis] if batch.ndim == 3 else batch
+    request.inputs[INPUT].CopyFrom(tensors.to_proto(images))
     return request
 
 

@@ -38,7 +38,7 @@ class Digits:
 def load(path: str | Path | None = None) -> Digits:
     """MNIST's test split (default: the project's checked copy, data/mnist.npz)."""
     mnist = data.load(path)
-    # as_batch is the client's own check of preprocessed input: shape, range, dtype.
-    images = core.as_batch(mnist.x_test.astype(np.float32) / np.float32(255.0))
+    images = mnist.x_test.astype(np.float32) / np.float32(255.0)
+    core.as_batch(images)  # the client's own check of preprocessed input: shape, range, dtype
     images.flags.writeable = False  # shared by every user of the process
     return Digits(images, mnist.y_test.astype(np.int64))

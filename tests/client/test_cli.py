@@ -306,3 +306,23 @@ def test_file_names_and_status_messages_are_escaped_too(tmp_path, capsys):
     assert "\x1b" not in out and r"a\x1b[8mhidden.png: error:" in out
     assert cli.printable("naïve, 7 (99.8%)") == "naïve, 7 (99.8%)"  # printable text stays
     assert cli.printable("\udcff") == r"\udcff"  # an undecodable byte of a file name
+
+
+def test_each_file_is_decoded_once_even_for_the_contact_sheet(tmp_path, monkeypatch):
+    """The picture for --show and the digit sent came from loading each file twice: the
+    second time the decoded picture was turned upright (copied) again."""
+    from PIL import Image, ImageOps
+
+    from tests.client.test_preprocess import digit, encode, page
+
+    for i in range(3):
+        (tmp_path / f"{i}.png").write_bytes(encode(page(digit(i))))
+    opened, turned = [], []
+    real_open, real_turn = Image.open, ImageOps.exif_transpose
+    monkeypatch.setattr(Image, "open", lambda *a, **k: opened.append(1) or real_open(*a, **k))
+    monkeypatch.setattr(ImageOps, "exif_transpose", lambda i: turned.append(1) or real_turn(i))
+    with fake_server(Script()) as (target, script):
+        argv = ["predict", str(tmp_path), "--server", target, "--show", str(tmp_path / "s.png")]
+        assert cli.main(argv) == cli.EXIT_OK
+    assert len(opened) == 3 and len(turned) == 3
+    assert script.batch_sizes == [3]

@@ -310,3 +310,13 @@ def test_async_retries_only_unavailable_and_times_out():
     script = Script(failures=[grpc.StatusCode.UNAVAILABLE] * 2)
     with fake_server(script) as (target, _):
         asyncio.run(run(target, script))
+
+
+def test_batches_keep_the_model_s_channel_axis():
+    """Preprocessed batches are shaped (n, 28, 28, 1) once, as the model takes them,
+    not stripped of the channel axis and given it back before sending."""
+    from client import core
+
+    for shape in [(28, 28), (3, 28, 28), (3, 28, 28, 1)]:
+        assert core.as_batch(np.zeros(shape, np.float32)).shape[1:] == (28, 28, 1)
+    assert core.digits_batch([np.zeros((28, 28), np.float32)] * 2).shape == (2, 28, 28, 1)
