@@ -291,7 +291,8 @@ def measure_client_cost(images: np.ndarray, repeats: int = 2000) -> dict:
             fn()
         return (time.perf_counter() - started) / repeats * 1e6
 
-    from client import preprocess, rpc
+    from client import _rpc as rpc
+    from client import preprocess
     from client.protos import tfs_pb2
 
     spec = tfs_pb2.ModelSpec(name="mnist")

@@ -13,8 +13,18 @@ of handwritten digits work, not only 28x28 crops. Everything raised on purpose i
 `ClientError`; see client.errors for the gRPC status each subclass stands for.
 """
 
-from client.aio import AsyncClient
-from client.channel import RetryPolicy, TLSConfig
+from client._aio import AsyncClient
+from client._channel import RetryPolicy, TLSConfig
+from client._results import (
+    MIN_CONFIDENCE,
+    ModelMetadata,
+    ModelStatus,
+    Prediction,
+    Signature,
+    TensorSpec,
+    VersionStatus,
+)
+from client._sync import Client
 from client.errors import (
     ClientError,
     DeadlineExceeded,
@@ -26,16 +36,6 @@ from client.errors import (
     ServerError,
     Unavailable,
 )
-from client.results import (
-    MIN_CONFIDENCE,
-    ModelMetadata,
-    ModelStatus,
-    Prediction,
-    Signature,
-    TensorSpec,
-    VersionStatus,
-)
-from client.sync import Client
 
 __all__ = [
     "MIN_CONFIDENCE",

@@ -1,7 +1,7 @@
-"""`python -m client`: see client/cli.py."""
+"""`python -m client`: see client/_cli.py."""
 
 import sys
 
-from client.cli import main
+from client._cli import main
 
 sys.exit(main())

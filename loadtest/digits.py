@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from client import core
+from client import _core as core
 from training import data
 
 

@@ -26,11 +26,11 @@ import grpc.experimental.gevent
 from locust import User, constant
 from locust.exception import StopUser
 
-from client import rpc
-from client.channel import ChannelSpec, channel_spec, open_channel
+from client import _rpc as rpc
+from client._channel import ChannelSpec, channel_spec, open_channel
+from client._results import Prediction
 from client.errors import ClientError, from_rpc_error
 from client.protos import tfs_pb2
-from client.results import Prediction
 from loadtest import hooks, options
 from loadtest.digits import Digits
 from loadtest.digits import load as load_digits

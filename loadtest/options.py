@@ -12,7 +12,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
-from client.channel import resolve_target
+from client._channel import resolve_target
 from client.errors import ClientError
 from loadtest import thresholds
 from loadtest.saturation import StepPlan

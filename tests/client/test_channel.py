@@ -10,16 +10,16 @@ import time
 import grpc
 import pytest
 
-from client import channel
-from client.channel import (
+from client import _channel as channel
+from client._channel import (
     MAX_MESSAGE_BYTES,
     RetryPolicy,
     TLSConfig,
     channel_spec,
     resolve_target,
 )
+from client._sync import Client
 from client.errors import ClientError
-from client.sync import Client
 from tests.client.fake_server import fake_server, slow_link
 
 

@@ -9,8 +9,8 @@ import socket
 
 import pytest
 
-from client import cli
-from client.results import Prediction
+from client import _cli as cli
+from client._results import Prediction
 from tests.client.fake_server import Script, fake_server
 
 
@@ -241,7 +241,7 @@ def test_a_directory_that_cannot_be_listed_is_an_error(tmp_path, monkeypatch):
 
 def test_show_keeps_thumbnails_and_only_of_what_the_sheet_shows(tmp_path, monkeypatch):
     """--show kept every decoded original (2.9 MB a photo) until the end of the run."""
-    from client import sheet
+    from client import _sheet as sheet
     from tests.client.test_preprocess import digit, encode, page
 
     items = []

@@ -315,7 +315,7 @@ def test_async_retries_only_unavailable_and_times_out():
 def test_batches_keep_the_model_s_channel_axis():
     """Preprocessed batches are shaped (n, 28, 28, 1) once, as the model takes them,
     not stripped of the channel axis and given it back before sending."""
-    from client import core
+    from client import _core as core
 
     for shape in [(28, 28), (3, 28, 28), (3, 28, 28, 1)]:
         assert core.as_batch(np.zeros(shape, np.float32)).shape[1:] == (28, 28, 1)

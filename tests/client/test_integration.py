@@ -221,7 +221,7 @@ def test_tensorflow_is_never_imported(server):
     script = f"""
 import sys
 import client
-from client import cli
+from client import _cli as cli
 with client.Client({server.target!r}) as c:
     c.predict({str(sample_files()[0])!r})
     c.predict_many([{str(sample_files()[1])!r}])

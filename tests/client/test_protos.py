@@ -25,7 +25,7 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.apis import status_pb2 as tf_status_pb2
 
-from client import rpc
+from client import _rpc as rpc
 from client.protos import tfs_pb2
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,7 +1,7 @@
 """What the client returns: plain, typed, immutable values with no protobuf in them.
 
 Callers should never need the generated message classes, so responses are copied into
-these dataclasses at the edge (client/rpc.py) and the protos stay an implementation
+these dataclasses at the edge (client/_rpc.py) and the protos stay an implementation
 detail that can change without breaking anyone.
 """
 

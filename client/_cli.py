@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from client.results import MIN_CONFIDENCE  # plain dataclasses: cheap to import
+from client._results import MIN_CONFIDENCE  # plain dataclasses: cheap to import
 
 if TYPE_CHECKING:  # imported lazily: `--help` and usage errors should not wait for gRPC
     import numpy as np
     from PIL import Image
 
-    from client.results import Prediction
-    from client.sync import Client
+    from client._results import Prediction
+    from client._sync import Client
 
 SERVER_ENV = "MNIST_SERVER"
 DEFAULT_SERVER = "localhost:8500"
@@ -221,7 +221,7 @@ def run_predict(client: Client, args: argparse.Namespace) -> int:
 def _prepare(item: Item, keep: bool) -> bool:
     """Decode `item` once into its 28x28 (and, if `keep`, a thumbnail of the picture for
     the contact sheet); whether it can be sent. A file that fails records its error."""
-    from client import sheet
+    from client import _sheet as sheet
     from client.errors import ImageError
     from client.preprocess import prepare
 
@@ -349,8 +349,8 @@ class Progress:
 
 
 def _client(args: argparse.Namespace) -> Client:
-    from client.channel import TLSConfig
-    from client.sync import Client
+    from client._channel import TLSConfig
+    from client._sync import Client
 
     tls = None
     if args.tls_ca or args.tls_cert or args.tls_key:
@@ -366,7 +366,7 @@ def _client(args: argparse.Namespace) -> Client:
 
 
 def _write_sheet(items: list[Item], path: Path, min_confidence: float) -> None:
-    from client import sheet
+    from client import _sheet as sheet
 
     shown = items[:SHEET_LIMIT]
     entries = [

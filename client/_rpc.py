@@ -14,9 +14,7 @@ import numpy as np
 from google.protobuf import message as pb_message
 
 from client import tensors
-from client.errors import MalformedResponse
-from client.protos import tfs_pb2
-from client.results import (
+from client._results import (
     ModelMetadata,
     ModelStatus,
     Prediction,
@@ -24,6 +22,8 @@ from client.results import (
     TensorSpec,
     VersionStatus,
 )
+from client.errors import MalformedResponse
+from client.protos import tfs_pb2
 
 INPUT = "images"  # the serving signature's input alias: float32 (n, 28, 28, 1) in [0, 1]
 OUTPUT = "probabilities"  # its output alias: float32 (n, 10)

@@ -16,8 +16,8 @@ from typing import Any
 import grpc
 import numpy as np
 
-from client import rpc
-from client.channel import (
+from client import _rpc as rpc
+from client._channel import (
     DEFAULT_TARGET,
     MAX_MESSAGE_BYTES,
     ChannelSpec,
@@ -25,6 +25,7 @@ from client.channel import (
     TLSConfig,
     channel_spec,
 )
+from client._results import ModelStatus
 from client.errors import (
     ClientError,
     DeadlineExceeded,
@@ -36,7 +37,6 @@ from client.errors import (
 )
 from client.preprocess import ImageInput, describe, preprocess
 from client.protos import tfs_pb2
-from client.results import ModelStatus
 
 DEFAULT_BATCH_SIZE = 64
 

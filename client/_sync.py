@@ -10,10 +10,11 @@ from typing import Any
 import grpc
 import numpy as np
 
-from client import core, rpc
-from client.channel import open_channel
+from client import _core as core
+from client import _rpc as rpc
+from client._channel import open_channel
+from client._results import ModelMetadata, ModelStatus, Prediction
 from client.preprocess import ImageInput, preprocess
-from client.results import ModelMetadata, ModelStatus, Prediction
 
 
 class Client(core.BaseClient):
