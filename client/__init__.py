@@ -35,6 +35,8 @@ from client.errors import (
     RpcFailed,
     ServerError,
     Unavailable,
+    UsageError,
+    UsageTypeError,
 )
 
 __all__ = [
@@ -57,5 +59,7 @@ __all__ = [
     "TLSConfig",
     "TensorSpec",
     "Unavailable",
+    "UsageError",
+    "UsageTypeError",
     "VersionStatus",
 ]

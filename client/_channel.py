@@ -19,7 +19,7 @@ from pathlib import Path
 
 import grpc
 
-from client.errors import ClientError
+from client.errors import ClientError, UsageError
 
 DEFAULT_TARGET = "localhost:8500"
 DEFAULT_PORT = 8500  # TF Serving's gRPC port
@@ -55,7 +55,7 @@ class TLSConfig:
 
     def credentials(self) -> grpc.ChannelCredentials:
         if (self.cert is None) != (self.key is None):
-            raise ClientError("TLS client authentication needs both cert and key, or neither")
+            raise UsageError("TLS client authentication needs both cert and key, or neither")
         return grpc.ssl_channel_credentials(
             root_certificates=_read(self.ca, "CA certificate"),
             private_key=_read(self.key, "private key"),
@@ -140,7 +140,7 @@ def resolve_target(target: str) -> tuple[str, bool]:
     """
     target = target.strip()
     if not target:
-        raise ClientError("empty server target; expected host:port")
+        raise UsageError("empty server target; expected host:port")
     if "://" in target or target.startswith(("ipv4:", "ipv6:", "unix:", "unix-abstract:")):
         return target, target.startswith("dns:") or "," in target
     parts = [p.strip() for p in target.split(",") if p.strip()]
@@ -169,13 +169,13 @@ def _split(address: str) -> tuple[str, int]:
     else:
         host, port_text = address, ""
     if not host:
-        raise ClientError(f"bad server address {address!r}; expected host:port")
+        raise UsageError(f"bad server address {address!r}; expected host:port")
     try:
         port = int(port_text) if port_text else DEFAULT_PORT
     except ValueError:
-        raise ClientError(f"bad port in server address {address!r}") from None
+        raise UsageError(f"bad port in server address {address!r}") from None
     if not 0 < port < 65536:
-        raise ClientError(f"bad port {port} in server address {address!r}")
+        raise UsageError(f"bad port {port} in server address {address!r}")
     return host, port
 
 

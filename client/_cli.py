@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         client = _client(args)
-    except (ClientError, ValueError) as exc:
+    except ClientError as exc:  # a bad address or TLS file; any other error is a bug
         say(f"{parser.prog}: error: {exc}", sys.stderr)
         return EXIT_USAGE
     with client:

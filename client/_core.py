@@ -32,6 +32,8 @@ from client.errors import (
     ModelNotFound,
     RpcFailed,
     Unavailable,
+    UsageError,
+    UsageTypeError,
     from_rpc_error,
     status_code,
 )
@@ -83,19 +85,19 @@ class BaseClient:
         max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         if version is not None and version_label is not None:
-            raise ValueError("pass version or version_label, not both")
+            raise UsageError("pass version or version_label, not both")
         if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-            raise TypeError(f"version must be an int, got {version!r}")
+            raise UsageTypeError(f"version must be an int, got {version!r}")
         if version is not None and version < 1:
-            raise ValueError(f"version must be a positive integer, got {version}")
+            raise UsageError(f"version must be a positive integer, got {version}")
         if not model:
-            raise ValueError("model name must not be empty")
+            raise UsageError("model name must not be empty")
         check_timeout(timeout)
         if isinstance(retries, bool) or not isinstance(retries, int | RetryPolicy):
-            raise TypeError(f"retries must be an int or a RetryPolicy, got {retries!r}")
+            raise UsageTypeError(f"retries must be an int or a RetryPolicy, got {retries!r}")
         retry = RetryPolicy(retries=retries) if isinstance(retries, int) else retries
         if retry.retries < 0:
-            raise ValueError(f"retries must be >= 0, got {retry.retries}")
+            raise UsageError(f"retries must be >= 0, got {retry.retries}")
         target = target or DEFAULT_TARGET
         spec = channel_spec(target, tls=tls, max_message_bytes=max_message_bytes)
         self._settings = Settings(
@@ -136,13 +138,13 @@ def stubs(channel: grpc.Channel | grpc.aio.Channel) -> dict[str, Any]:
 
 def check_timeout(timeout: float) -> float:
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        raise UsageError(f"timeout must be a positive number of seconds, got {timeout!r}")
     return float(timeout)
 
 
 def check_batch_size(batch_size: int) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}")
     return batch_size
 
 
@@ -156,12 +158,12 @@ def as_batch(x: np.ndarray) -> np.ndarray:
         a = a[..., np.newaxis]  # the channel axis, added once: a view, nothing copied
     if a.shape[1:] != (28, 28, 1):
         shape = np.shape(x)
-        raise ValueError(f"expected images of shape (n, 28, 28) or (n, 28, 28, 1), got {shape}")
+        raise UsageError(f"expected images of shape (n, 28, 28) or (n, 28, 28, 1), got {shape}")
     if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-        raise ValueError(f"expected a numeric array, got {a.dtype}")
+        raise UsageError(f"expected a numeric array, got {a.dtype}")
     a = a.astype(np.float32, copy=False)
     if a.size and (not np.isfinite(a).all() or a.min() < 0 or a.max() > 1):
-        raise ValueError("preprocessed images must hold finite values in [0, 1]")
+        raise UsageError("preprocessed images must hold finite values in [0, 1]")
     return a
 
 
@@ -182,7 +184,7 @@ def preprocessed_batches(images: Iterable[ImageInput], batch_size: int) -> Itera
         isinstance(images, np.ndarray) and images.ndim not in (3, 4)
     )
     if single:
-        raise TypeError("predict_many takes a list of images; use predict() for one")
+        raise UsageTypeError("predict_many takes a list of images; use predict() for one")
     source = iter(enumerate(images))
     while batch := list(itertools.islice(source, batch_size)):
         yield digits_batch([preprocess(image, name=_name(i, image)) for i, image in batch])
@@ -198,6 +200,15 @@ class Attempts:
 
     The timeout bounds the whole call, retries included: each attempt gets what is
     left, and a backoff that would overrun the deadline is not slept.
+
+    Why a loop of our own (in Client._call and AsyncClient._call) and not gRPC's
+    `retryPolicy` in the service config the channel already sends: measured against the
+    test server (grpcio 1.85.1), gRPC's policy clamps maxAttempts at 5, so `retries` over
+    4 silently stop there; it never retries a request over its 256 KiB per-call retry
+    buffer (`grpc.per_rpc_retry_buffer_size`), which a Predict of about 84 images or more
+    exceeds (64 were retried, 128 failed at the first UNAVAILABLE); and its retries are
+    invisible, so the error cannot say how many attempts were made. (Its deadline does
+    span all attempts, as ours does: gRFC A6.)
     """
 
     def __init__(self, settings: Settings, method: rpc.Method, timeout: float | None) -> None:

@@ -14,6 +14,18 @@ class ClientError(Exception):
     """Base class of everything the client raises on purpose."""
 
 
+class UsageError(ClientError, ValueError):
+    """The client was called with an argument it cannot use (a timeout that is not
+    positive, both a version and a label, an array not in MNIST form, a bad server
+    address); nothing was sent. A ValueError too, as these were before they were
+    ClientErrors, so `except ValueError` still catches them."""
+
+
+class UsageTypeError(UsageError, TypeError):
+    """An argument of the wrong type (a version that is not an int, one path where
+    predict_many wants a list). A TypeError too, as these were before."""
+
+
 class ImageError(ClientError, ValueError):
     """An input image cannot be used; the message names the file (or input) and why."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+import numpy as np
 import pytest
 
 from client import errors
@@ -92,3 +93,24 @@ def test_details_that_raise_are_survived():
 
     error = from_rpc_error(Broken(), "Predict mnist", "h:1")
     assert type(error) is ServerError and error.details == ""
+
+
+def test_argument_errors_are_client_errors_and_what_they_were_before():
+    """Misuse raised plain ValueError and TypeError, which `except ClientError` missed."""
+    from client import Client, UsageError, UsageTypeError
+
+    with pytest.raises(UsageError, match="not both") as caught:
+        Client("localhost:1", version=1, version_label="stable")
+    assert isinstance(caught.value, ClientError) and isinstance(caught.value, ValueError)
+    with pytest.raises(UsageTypeError, match="must be an int") as wrong_type:
+        Client("localhost:1", version="1")
+    assert isinstance(wrong_type.value, UsageError) and isinstance(wrong_type.value, TypeError)
+    with pytest.raises(UsageError, match="bad port"):
+        Client("localhost:http")
+    with Client("localhost:1") as client:
+        with pytest.raises(UsageError, match="shape"):
+            client.predict_tensor(np.zeros((2, 32, 32)))
+        with pytest.raises(UsageTypeError, match="use predict"):
+            client.predict_many("digit.png")
+        with pytest.raises(UsageError, match="timeout"):
+            client.status(timeout=0)
