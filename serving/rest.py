@@ -32,19 +32,17 @@ from aiohttp import web
 from google.protobuf import json_format
 from tensorflow_serving.apis import (
     classification_pb2,
-    get_model_status_pb2,
     input_pb2,
     model_pb2,
     regression_pb2,
 )
 
-from serving import examples, inference, tensors
+from serving import examples, inference, services, tensors
 from serving.errors import bounded
 from serving.jsontensors import JsonType, decode_predict, excerpt, parse_json
 from serving.manager import Manager
 from serving.predict import output_aliases
 from serving.servable import DEFAULT_SIGNATURE, Servable, ServingError, Signature, invalid
-from serving.services import ModelService
 
 log = logging.getLogger("serving")
 
@@ -188,14 +186,6 @@ async def stop(runner: web.AppRunner) -> None:
     log.info("HTTP/REST API stopped")
 
 
-class _AbortAsError:
-    """A gRPC context stand-in: the gRPC handlers' abort() becomes the ServingError it
-    reports, so REST answers with exactly what gRPC would."""
-
-    async def abort(self, code: grpc.StatusCode, details: str):
-        raise ServingError(code, details)
-
-
 class _HttpError(ServingError):
     """A ServingError answered with an HTTP status of its own (413, 408) rather than
     its code's."""
@@ -253,7 +243,6 @@ class _RestApi:
         self.body_timeout_s = body_timeout_s
         self.enable_cors = enable_cors
         self.on_request = on_request
-        self.model_service = ModelService(manager)
         self.parsers = _Parsers()
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -357,9 +346,7 @@ class _RestApi:
             raise invalid("Missing model name in request.")
         if route.api == "metadata":
             return _metadata(self.manager.resolve(route.spec()))
-        response = await self.model_service.GetModelStatus(
-            get_model_status_pb2.GetModelStatusRequest(model_spec=route.spec()), _AbortAsError()
-        )
+        response = services.model_status(self.manager, route.spec())
         return json_format.MessageToJson(
             response, always_print_fields_with_no_presence=True, indent=1
         )
