@@ -25,6 +25,7 @@ from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_management_pb2,
+    model_pb2,
     model_service_pb2,
     model_service_pb2_grpc,
     prediction_service_pb2,
@@ -219,17 +220,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     async def GetModelStatus(self, request, context):
         if not request.HasField("model_spec"):
             raise invalid("Missing ModelSpec")
-        spec = request.model_spec
-        if spec.WhichOneof("version_choice") == "version_label":
-            # Resolve like Predict does, then report that version.
-            version = self.manager.resolve(spec).version
-        else:
-            version = spec.version.value if spec.HasField("version") else None
-        response = get_model_status_pb2.GetModelStatusResponse()
-        for number, state, error in self.manager.status(spec.name, version):
-            status = response.model_version_status.add(version=number, state=int(state))
-            status.status.CopyFrom(status_proto(error))
-        return response
+        return model_status(self.manager, request.model_spec)
 
     @_handler()
     async def HandleReloadConfigRequest(self, request, context):
@@ -243,6 +234,23 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         await asyncio.to_thread(self.manager.apply_config, request.config)  # loads block
         log.info("Reloaded the model config: %s", ", ".join(self.manager.model_names()))
         return model_management_pb2.ReloadConfigResponse(status=status_proto(None))
+
+
+def model_status(
+    manager: Manager, spec: model_pb2.ModelSpec
+) -> get_model_status_pb2.GetModelStatusResponse:
+    """GetModelStatus's answer for one spec: shared by gRPC and REST, which call it
+    directly (each maps the ServingError it may raise to its own wire format)."""
+    if spec.WhichOneof("version_choice") == "version_label":
+        # Resolve like Predict does, then report that version.
+        version = manager.resolve(spec).version
+    else:
+        version = spec.version.value if spec.HasField("version") else None
+    response = get_model_status_pb2.GetModelStatusResponse()
+    for number, state, error in manager.status(spec.name, version):
+        entry = response.model_version_status.add(version=number, state=int(state))
+        entry.status.CopyFrom(status_proto(error))
+    return response
 
 
 def status_proto(error: ServingError | None) -> status_pb2.StatusProto:
