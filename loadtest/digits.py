@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from client import core
+from contract.mnist import scale
 from training import data
 
 
@@ -39,6 +40,6 @@ def load(path: str | Path | None = None) -> Digits:
     """MNIST's test split (default: the project's checked copy, data/mnist.npz)."""
     mnist = data.load(path)
     # as_batch is the client's own check of preprocessed input: shape, range, dtype.
-    images = core.as_batch(mnist.x_test.astype(np.float32) / np.float32(255.0))
+    images = core.as_batch(scale(mnist.x_test))
     images.flags.writeable = False  # shared by every user of the process
     return Digits(images, mnist.y_test.astype(np.int64))
