@@ -31,6 +31,7 @@ COPY pyproject.toml README.md ./
 COPY training/ training/
 COPY serving/ serving/
 COPY client/ client/
+COPY contract/ contract/
 COPY loadtest/ loadtest/
 # The project's install step as the README gives it: pip install ".[<extras>]".
 RUN python -m venv /opt/venv \
@@ -52,6 +53,7 @@ COPY pyproject.toml ./
 COPY training/ training/
 COPY serving/ serving/
 COPY client/ client/
+COPY contract/ contract/
 COPY loadtest/ loadtest/
 COPY data/mnist.npz data/mnist.npz
 # HOME=/tmp: Keras and matplotlib write there, and the pods mount /tmp writable on a

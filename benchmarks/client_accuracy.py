@@ -33,6 +33,7 @@ from PIL import Image
 
 from client.errors import ImageError
 from client.preprocess import preprocess
+from contract.mnist import INPUT, PROBABILITIES, scale
 from tests.client import handwriting, photos
 from training import data
 
@@ -80,7 +81,7 @@ def score_photos(score: Scorer, pictures: Iterable[photos.Photo]) -> PhotoScores
             refused.append(True)
         baseline.append(naive(photo.data))
     truth = np.array(labels)
-    originals = np.stack(originals).astype(np.float32) / 255.0
+    originals = scale(np.stack(originals))[..., 0]
     return PhotoScores(
         names=names,
         kinds=np.array(kinds),
@@ -111,7 +112,7 @@ def score_mnist(score: Scorer, limit: int | None = None) -> tuple[float, float]:
     """Accuracy on the MNIST test digits: raw, and after the client's preprocessing."""
     mnist = data.load()
     x, y = mnist.x_test[:limit], mnist.y_test[:limit]
-    raw = score(x.astype(np.float32) / 255.0) == y
+    raw = score(scale(x)[..., 0]) == y
     through = score(np.stack([preprocess(d) for d in x])) == y
     return float(raw.mean()), float(through.mean())
 
@@ -128,7 +129,7 @@ def tensorflow_scorer(model_dir: str) -> Scorer:
         out = []
         for start in range(0, len(x), 1000):
             batch = tf.constant(x[start : start + 1000, ..., np.newaxis], dtype=tf.float32)
-            out.append(serve(images=batch)["probabilities"].numpy().argmax(axis=1))
+            out.append(serve(**{INPUT: batch})[PROBABILITIES].numpy().argmax(axis=1))
         return np.concatenate(out)
 
     return score

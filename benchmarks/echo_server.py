@@ -13,14 +13,15 @@ import grpc
 import numpy as np
 from tensorflow_serving.apis import predict_pb2
 
+from contract.mnist import CLASSES, PROBABILITIES
 from serving.tensors import from_numpy
 
 
 async def serve(port: int) -> None:
     response = predict_pb2.PredictResponse()
     response.model_spec.name = "mnist"
-    response.outputs["probabilities"].CopyFrom(from_numpy(np.full((1, 10), 0.1, np.float32)))
-    response.outputs["classes"].CopyFrom(from_numpy(np.array([7], np.int64)))
+    response.outputs[PROBABILITIES].CopyFrom(from_numpy(np.full((1, 10), 0.1, np.float32)))
+    response.outputs[CLASSES].CopyFrom(from_numpy(np.array([7], np.int64)))
     canned = response.SerializeToString()
 
     async def predict(request: bytes, context) -> bytes:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.loadgen import PREDICT
+from contract.mnist import CLASSES, INPUT, PROBABILITIES, scale
 from serving.version_dirs import version_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +54,7 @@ def latest_version(base: Path) -> Path:
 
 
 def sample_images(count: int) -> np.ndarray:
-    from training.data import load, scale
+    from training.data import load
 
     mnist = load()
     return scale(mnist.x_test[:count])
@@ -67,7 +68,7 @@ def predict_request_file(image: np.ndarray) -> Path:
 
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "mnist"
-    request.inputs["images"].CopyFrom(tf.make_tensor_proto(image, shape=(1, 28, 28, 1)))
+    request.inputs[INPUT].CopyFrom(tf.make_tensor_proto(image, shape=(1, 28, 28, 1)))
     with tempfile.NamedTemporaryFile(suffix=".pb", delete=False) as f:
         f.write(request.SerializeToString())
     return Path(f.name)
@@ -100,7 +101,7 @@ def measure_ceiling(version_dir: Path, images: np.ndarray, seconds: float) -> di
     import tensorflow as tf
 
     fn = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
-    return time_batches(lambda x: fn(images=tf.constant(x))["classes"].numpy(), images, seconds)
+    return time_batches(lambda x: fn(**{INPUT: tf.constant(x)})[CLASSES].numpy(), images, seconds)
 
 
 def measure_served_model(version_dir: Path, images: np.ndarray, seconds: float) -> dict:
@@ -271,17 +272,17 @@ def measure_client_cost(images: np.ndarray, repeats: int = 2000) -> dict:
     probabilities = np.random.default_rng(0).random((1, 10)).astype(np.float32)
     probabilities /= probabilities.sum()  # a softmax row: the client checks it sums to 1
     response = predict_pb2.PredictResponse()
-    response.outputs["probabilities"].CopyFrom(tf.make_tensor_proto(probabilities))
-    response.outputs["classes"].CopyFrom(tf.make_tensor_proto(np.array([3], np.int64)))
+    response.outputs[PROBABILITIES].CopyFrom(tf.make_tensor_proto(probabilities))
+    response.outputs[CLASSES].CopyFrom(tf.make_tensor_proto(np.array([3], np.int64)))
     wire = response.SerializeToString()
 
     def official():
         request = predict_pb2.PredictRequest()
         request.model_spec.name = "mnist"
-        request.inputs["images"].CopyFrom(tf.make_tensor_proto(image, shape=image.shape))
+        request.inputs[INPUT].CopyFrom(tf.make_tensor_proto(image, shape=image.shape))
         request.SerializeToString()
         parsed = predict_pb2.PredictResponse.FromString(wire)
-        tf.make_ndarray(parsed.outputs["probabilities"])
+        tf.make_ndarray(parsed.outputs[PROBABILITIES])
 
     def timed(fn) -> float:
         for _ in range(50):

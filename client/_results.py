@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from contract.states import State
+
 # Below this confidence an answer is flagged as uncertain. Chosen with the recipe model on
 # the development writers of the handwriting set (README, "Low confidence"): it flags two
 # thirds of the wrong answers and under 2% of the right ones.
@@ -78,4 +80,4 @@ class ModelStatus:
     @property
     def available(self) -> tuple[int, ...]:
         """The versions that can serve requests now."""
-        return tuple(v.version for v in self.versions if v.state == "AVAILABLE")
+        return tuple(v.version for v in self.versions if v.state == State.AVAILABLE.name)

@@ -24,10 +24,10 @@ from client._results import (
 )
 from client.errors import MalformedResponse
 from client.protos import tfs_pb2
+from contract.mnist import INPUT
+from contract.mnist import NUM_CLASSES as CLASSES
+from contract.mnist import PROBABILITIES as OUTPUT
 
-INPUT = "images"  # the serving signature's input alias: float32 (n, 28, 28, 1) in [0, 1]
-OUTPUT = "probabilities"  # its output alias: float32 (n, 10)
-CLASSES = 10
 SIGNATURE_DEF_TYPE = "tensorflow.serving.SignatureDefMap"  # how TF Serving packs the Any
 # How far a row of probabilities may sum from 1: float32 softmax is within 1e-6.
 SUM_TOLERANCE = 1e-3

@@ -1,39 +1,26 @@
-"""numpy <-> TensorProto for the client, as whole-buffer copies, never per element.
+"""The client's side of the shared tensor codec (contract.tensors): its own message class,
+its size limit, its error type, and the dtypes the SDK exchanges.
 
-Requests always go out as `tensor_content` (one memcpy of the array's bytes). Responses
-are read from whichever encoding the server chose: TF Serving itself answers with
-`tensor_content`, other servers with the typed repeated fields.
+Requests always go out as `tensor_content` (one copy of the array's little-endian bytes).
+Responses are read from whichever encoding the server chose: TF Serving itself answers
+with `tensor_content`, other servers with the typed repeated fields, under TensorFlow's
+rules (a short typed field repeats its last value), as the server reads requests.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from client.errors import ClientError
 from client.protos import tfs_pb2
+from contract import tensors as codec
 
-# DataType -> (numpy dtype, the typed repeated field that can carry it)
-_CODECS: dict[int, tuple[np.dtype, str]] = {
-    tfs_pb2.DT_FLOAT: (np.dtype(np.float32), "float_val"),
-    tfs_pb2.DT_DOUBLE: (np.dtype(np.float64), "double_val"),
-    tfs_pb2.DT_INT32: (np.dtype(np.int32), "int_val"),
-    tfs_pb2.DT_UINT8: (np.dtype(np.uint8), "int_val"),
-    tfs_pb2.DT_INT16: (np.dtype(np.int16), "int_val"),
-    tfs_pb2.DT_INT8: (np.dtype(np.int8), "int_val"),
-    tfs_pb2.DT_UINT16: (np.dtype(np.uint16), "int_val"),
-    tfs_pb2.DT_INT64: (np.dtype(np.int64), "int64_val"),
-    tfs_pb2.DT_UINT32: (np.dtype(np.uint32), "uint32_val"),
-    tfs_pb2.DT_UINT64: (np.dtype(np.uint64), "uint64_val"),
-    tfs_pb2.DT_BOOL: (np.dtype(np.bool_), "bool_val"),
-    tfs_pb2.DT_HALF: (np.dtype(np.float16), "half_val"),
-}
-_BY_NUMPY: dict[np.dtype, int] = {dtype: enum for enum, (dtype, _) in _CODECS.items()}
-_LITTLE_ENDIAN = np.dtype("<u2").isnative
-# The most elements a response tensor may declare; bounds what a broken or hostile server
-# can make the client allocate (2^28 float32 is 1 GiB).
-MAX_ELEMENTS = 1 << 28
+# The most a response tensor may make the client allocate; bounds what a broken or
+# hostile server can cost (1 GiB is 2^28 float32).
+MAX_TENSOR_BYTES = 1 << 30
+# The real-valued numeric types: the client's messages have no complex fields, and no
+# MNIST tensor is a string.
+_EXCHANGED = frozenset(e for e, (d, _) in codec.CODECS.items() if d.kind in "biuf")
 
 
 class TensorDecodeError(ClientError):
@@ -41,13 +28,10 @@ class TensorDecodeError(ClientError):
 
 
 def dtype_name(enum: int) -> str:
-    """'float32' for DT_FLOAT, or the DataType name for types numpy has no twin for."""
-    if enum in _CODECS:
-        return _CODECS[enum][0].name
-    try:
-        return tfs_pb2.DataType.Name(enum)
-    except ValueError:
-        return f"DataType({enum})"
+    """'float32' for DT_FLOAT, or the DataType name for types the client does not read."""
+    if enum in _EXCHANGED:
+        return codec.numpy_dtype(enum).name
+    return codec.dtype_name(enum)
 
 
 def shape_of(proto: tfs_pb2.TensorShapeProto) -> tuple[int | None, ...] | None:
@@ -60,47 +44,20 @@ def shape_of(proto: tfs_pb2.TensorShapeProto) -> tuple[int | None, ...] | None:
 def to_proto(array: np.ndarray) -> tfs_pb2.TensorProto:
     """Encode `array` as TensorProto.tensor_content (little-endian, row-major)."""
     array = np.asarray(array)
-    enum = _BY_NUMPY.get(array.dtype.newbyteorder("="))
-    if enum is None:
+    if codec.dtype_enum(array.dtype) not in _EXCHANGED:
         raise TypeError(f"cannot send a {array.dtype} array; use one of {_supported()}")
-    proto = tfs_pb2.TensorProto(dtype=enum)
-    proto.tensor_shape.dim.extend(tfs_pb2.TensorShapeProto.Dim(size=n) for n in array.shape)
-    little_endian = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
-    proto.tensor_content = little_endian.tobytes()
-    return proto
+    return codec.from_numpy(array, tfs_pb2.TensorProto, as_content=True)
 
 
 def to_numpy(proto: tfs_pb2.TensorProto) -> np.ndarray:
-    """Decode a TensorProto from either encoding, checking the byte count against the shape."""
-    if proto.dtype not in _CODECS:
+    """Decode a TensorProto from either encoding, checking its size against the shape."""
+    if proto.dtype not in _EXCHANGED:
         raise TensorDecodeError(f"unsupported tensor dtype {dtype_name(proto.dtype)}")
-    dtype, field = _CODECS[proto.dtype]
-    shape = shape_of(proto.tensor_shape)
-    if shape is None or any(n is None for n in shape):
-        raise TensorDecodeError(f"tensor has no concrete shape ({proto.tensor_shape})")
-    count = math.prod(shape)
-    if count > MAX_ELEMENTS:
-        raise TensorDecodeError(f"tensor declares shape {shape}, over {MAX_ELEMENTS} elements")
-    if proto.tensor_content:
-        if len(proto.tensor_content) != count * dtype.itemsize:
-            raise TensorDecodeError(
-                f"tensor_content holds {len(proto.tensor_content)} bytes, but shape {shape} "
-                f"of {dtype.name} needs {count * dtype.itemsize}"
-            )
-        flat = np.frombuffer(proto.tensor_content, dtype=dtype.newbyteorder("<"))
-        return flat.astype(dtype, copy=not _LITTLE_ENDIAN).reshape(shape)
-    values = getattr(proto, field)
-    if proto.dtype == tfs_pb2.DT_HALF:
-        # half_val carries the raw 16-bit patterns in int32 slots
-        flat = np.array(values, dtype=np.uint16).view(np.float16)
-    else:
-        flat = np.array(values, dtype=dtype)
-    if flat.size == count:
-        return flat.reshape(shape)
-    if flat.size == 1 and count > 0:  # TensorFlow's shorthand: one value fills the tensor
-        return np.full(shape, flat[0], dtype=dtype)
-    raise TensorDecodeError(f"{field} holds {flat.size} values, but shape {shape} needs {count}")
+    try:
+        return codec.to_numpy(proto, max_bytes=MAX_TENSOR_BYTES, holder="client")
+    except codec.TensorError as exc:
+        raise TensorDecodeError(str(exc)) from exc
 
 
 def _supported() -> str:
-    return ", ".join(sorted(d.name for d in _BY_NUMPY))
+    return ", ".join(sorted(codec.numpy_dtype(e).name for e in _EXCHANGED))

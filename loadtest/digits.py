@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from client import _core as core
+from contract.mnist import scale
 from training import data
 
 
@@ -38,7 +39,7 @@ class Digits:
 def load(path: str | Path | None = None) -> Digits:
     """MNIST's test split (default: the project's checked copy, data/mnist.npz)."""
     mnist = data.load(path)
-    images = mnist.x_test.astype(np.float32) / np.float32(255.0)
+    images = scale(mnist.x_test)
     core.as_batch(images)  # the client's own check of preprocessed input: shape, range, dtype
     images.flags.writeable = False  # shared by every user of the process
     return Digits(images, mnist.y_test.astype(np.int64))

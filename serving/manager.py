@@ -9,7 +9,6 @@ unloaded only once a version the policy wants is AVAILABLE (availability preserv
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
@@ -23,6 +22,7 @@ from google.protobuf import message as pb_message
 from tensorflow_serving.apis import model_pb2
 from tensorflow_serving.config import file_system_storage_path_source_pb2, model_server_config_pb2
 
+from contract.states import State
 from serving import metrics
 from serving.servable import Servable, ServingError, invalid, status_error
 from serving.version_dirs import version_dirs
@@ -32,16 +32,6 @@ log = logging.getLogger("serving")
 VersionPolicy = (
     file_system_storage_path_source_pb2.FileSystemStoragePathSourceConfig.ServableVersionPolicy
 )
-
-
-class State(enum.IntEnum):
-    """ModelVersionStatus.State numbers, as GetModelStatus reports them."""
-
-    START = 10
-    LOADING = 20
-    AVAILABLE = 30
-    UNLOADING = 40
-    END = 50
 
 
 @dataclass(frozen=True)

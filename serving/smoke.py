@@ -19,9 +19,9 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from training.data import load, scale
-
-AVAILABLE = 30
+from contract.mnist import CLASSES, INPUT, PROBABILITIES, scale
+from contract.states import State
+from training.data import load
 
 
 def wait_until_available(channel: grpc.Channel, model: str, timeout: float) -> None:
@@ -32,7 +32,7 @@ def wait_until_available(channel: grpc.Channel, model: str, timeout: float) -> N
     while True:
         try:
             response = stub.GetModelStatus(request, timeout=5)
-            if any(s.state == AVAILABLE for s in response.model_version_status):
+            if any(s.state == State.AVAILABLE for s in response.model_version_status):
                 return
         except grpc.RpcError as exc:
             if time.monotonic() > deadline:
@@ -68,14 +68,14 @@ def main(argv: list[str] | None = None) -> int:
         request = predict_pb2.PredictRequest()
         request.model_spec.name = args.model
         request.model_spec.signature_name = "serving_default"
-        request.inputs["images"].CopyFrom(tf.make_tensor_proto(images, shape=images.shape))
+        request.inputs[INPUT].CopyFrom(tf.make_tensor_proto(images, shape=images.shape))
         response = stub.Predict(request, 30.0)
     except (grpc.RpcError, TimeoutError) as exc:
         detail = exc.details() if isinstance(exc, grpc.RpcError) else str(exc)
         print(f"error: {args.server}: {detail}", file=sys.stderr)
         return 1
-    classes = tf.make_ndarray(response.outputs["classes"])
-    probabilities = tf.make_ndarray(response.outputs["probabilities"])
+    classes = tf.make_ndarray(response.outputs[CLASSES])
+    probabilities = tf.make_ndarray(response.outputs[PROBABILITIES])
     spec = response.model_spec
     print(f"{args.model} version {spec.version.value} at {args.server}:")
     for i, (label, digit) in enumerate(zip(labels, classes, strict=True)):

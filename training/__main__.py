@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from contract.mnist import scale
 from training import data, tflog
 
 with tflog.quiet_import():  # TensorFlow's start-up log, unless TF_CPP_MIN_LOG_LEVEL is set
@@ -34,8 +35,8 @@ def train(args: argparse.Namespace) -> Path:
     keras.utils.set_random_seed(args.seed)  # same seed: same initial weights and data order
     mnist = data.load(args.data)
     x_train, y_train = mnist.x_train[: args.limit], mnist.y_train[: args.limit]
-    x_train = data.scale(x_train)
-    x_test = data.scale(mnist.x_test)
+    x_train = scale(x_train)
+    x_test = scale(mnist.x_test)
     print(f"data: {mnist.source} ({len(x_train)} train, {len(x_test)} test images)")
 
     train_ds = train_dataset(x_train, y_train, args.batch_size, args.seed)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from contract.mnist import scale as scale  # re-exported: tests and tools call data.scale
+
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "mnist.npz"
 DEFAULT_SHA256 = "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64"
 KERAS = "keras"  # `--data keras`: Keras' own download, only when asked for explicitly
@@ -50,12 +52,6 @@ class Mnist:
     y_test: np.ndarray
     source: str
     sha256: str  # of the file read; for an IDX directory, of its four files in order
-
-
-def scale(images: np.ndarray) -> np.ndarray:
-    """MNIST's uint8 (n, 28, 28) as the serving signature takes it: float32
-    (n, 28, 28, 1) in [0, 1]. The one place that conversion is written."""
-    return (images.astype(np.float32) / np.float32(255))[..., np.newaxis]
 
 
 def load(path: str | Path | None = None) -> Mnist:

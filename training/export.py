@@ -31,13 +31,12 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
+from contract.mnist import CLASSES, IMAGE_SHAPE, INPUT, PROBABILITIES
 from serving.protos import server_configs_pb2
 from serving.version_dirs import version_dirs
 from training import compat
 
 SIGNATURE = "serving_default"
-INPUT = "images"
-OUTPUTS = ("probabilities", "classes")
 WARMUP_FILE = "tf_serving_warmup_requests"
 # The batching files the deployments run (docker-compose.yml, k8s/): the warm-up is
 # derived from them, see warmup_batch_sizes().
@@ -165,14 +164,14 @@ def _write_saved_model(model: keras.Model, path: Path) -> None:
     archive = keras.export.ExportArchive()
     archive.track(model)
 
-    def serve(images):
+    def serve(images):  # the argument's name is INPUT's, the signature's input key
         probabilities = model(images, training=False)
-        return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1)}
+        return {PROBABILITIES: probabilities, CLASSES: tf.argmax(probabilities, axis=-1)}
 
     archive.add_endpoint(
         name=SIGNATURE,
         fn=serve,
-        input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32, name=INPUT)],
+        input_signature=[tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32, name=INPUT)],
     )
     archive.write_out(str(path), verbose=False)
 

@@ -3,12 +3,14 @@
 import keras
 from keras import layers, ops
 
+from contract.mnist import IMAGE_SHAPE, INPUT, NUM_CLASSES, PROBABILITIES
+
 
 def build_model() -> keras.Model:
     """The CNN from the seed tutorial, unchanged, so results stay comparable with it."""
     return keras.Sequential(
         [
-            keras.Input(shape=(28, 28, 1), name="images"),
+            keras.Input(shape=IMAGE_SHAPE, name=INPUT),
             layers.Conv2D(32, 5, padding="same", activation="relu"),
             layers.MaxPooling2D(),
             layers.Conv2D(64, 5, padding="same", activation="relu"),
@@ -22,7 +24,7 @@ def build_model() -> keras.Model:
             layers.Dropout(0.5),
             layers.Dense(512, activation="relu"),
             layers.Dropout(0.5),
-            layers.Dense(10, activation="softmax", name="probabilities"),
+            layers.Dense(NUM_CLASSES, activation="softmax", name=PROBABILITIES),
         ],
         name="mnist_cnn",
     )

@@ -48,6 +48,11 @@ def test_one_value_fills_the_tensor():
     np.testing.assert_array_equal(tensors.to_numpy(proto), np.full((2, 2), 0.25, np.float32))
 
 
+def test_a_short_typed_field_repeats_its_last_value_as_the_server_does():
+    proto = shaped(tfs_pb2.TensorProto(dtype=tfs_pb2.DT_FLOAT, float_val=[1, 2, 3]), 2, 2)
+    np.testing.assert_array_equal(tensors.to_numpy(proto), [[1, 2], [3, 3]])
+
+
 @pytest.mark.parametrize(
     ("proto", "message"),
     [
@@ -56,14 +61,14 @@ def test_one_value_fills_the_tensor():
             "holds 12 bytes",
         ),
         (
-            shaped(tfs_pb2.TensorProto(dtype=tfs_pb2.DT_FLOAT, float_val=[1, 2, 3]), 2, 2),
-            "holds 3 values",
+            shaped(tfs_pb2.TensorProto(dtype=tfs_pb2.DT_FLOAT, float_val=[1, 2, 3, 4, 5]), 2, 2),
+            "holds 5 values, more than the 4",
         ),
         (shaped(tfs_pb2.TensorProto(dtype=tfs_pb2.DT_STRING), 1), "unsupported tensor dtype"),
         (shaped(tfs_pb2.TensorProto(dtype=tfs_pb2.DT_FLOAT), -1, 10), "no concrete shape"),
         (
             shaped(tfs_pb2.TensorProto(dtype=tfs_pb2.DT_FLOAT, float_val=[1]), 1 << 20, 1 << 20),
-            "over",
+            "declares 1099511627776 elements .* more than the client's limit",
         ),
     ],
 )
