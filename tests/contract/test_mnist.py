@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from tensorflow_serving.apis import get_model_status_pb2
 
-from client import rpc
+from client import _rpc as rpc
 from client.protos import tfs_pb2
 from contract import mnist
 from contract.states import State
