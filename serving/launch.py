@@ -86,9 +86,14 @@ def running_server(
         yield server
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            terminate(process)
+
+
+def terminate(process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM (a server drains and exits), then SIGKILL if it has not within `timeout`."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -51,6 +51,7 @@ from benchmarks.serving import (
     run_server_matrix,
     sample_images,
 )
+from serving.launch import terminate
 
 HERE = Path(__file__).resolve().parent
 MLSERVER = "mlserver==1.7.1"  # the latest 1.7.x on PyPI
@@ -163,12 +164,7 @@ def running_mlserver(python: Path, settings: dict, model: dict) -> Iterator[tupl
         cleanup = False  # the log and settings stay for a look
         raise
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process)
         for pid in pids[1:]:  # its workers, by the ids it had while it ran
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
