@@ -162,7 +162,9 @@ def settle_garbage_collector() -> None:
     without those pauses). Freezing what exists once the server is up takes it out of
     every later collection (it lives as long as the process anyway), and a larger
     young-generation threshold makes collections rarer without letting garbage grow:
-    reference counting still frees almost everything at once.
+    reference counting still frees almost everything at once. The cost: cycles among the
+    frozen objects are never collected, so the Python side of the versions loaded at
+    start-up stays in memory after they are unloaded (once per process, not per update).
     """
     gc.collect()
     gc.freeze()
