@@ -53,6 +53,18 @@ def _oval(cx: float, cy: float, rx: float, ry: float, start: float, turn: float)
     ]
 
 
+# A 9's head, drawn anticlockwise from its right side; its tail is straight or curved.
+_NINE_HEAD = [
+    (0.82, 0.2),
+    (0.56, 0.02),
+    (0.25, 0.08),
+    (0.17, 0.3),
+    (0.4, 0.48),
+    (0.72, 0.4),
+    (0.84, 0.12),
+]
+
+
 # Coordinates in the digit's box: x to the right, y down, the box 1 high and 1 wide
 # (a writer's width habit narrows it later). Letterforms seen in school exercise books.
 LETTERFORMS: dict[int, tuple[Letterform, ...]] = {
@@ -187,29 +199,13 @@ LETTERFORMS: dict[int, tuple[Letterform, ...]] = {
     9: (
         [
             [
-                [
-                    (0.82, 0.2),
-                    (0.56, 0.02),
-                    (0.25, 0.08),
-                    (0.17, 0.3),
-                    (0.4, 0.48),
-                    (0.72, 0.4),
-                    (0.84, 0.12),
-                ],
+                _NINE_HEAD,
                 [(0.78, 0.6), (0.72, 1.0)],
             ]
         ],
         [
             [
-                [
-                    (0.82, 0.2),
-                    (0.56, 0.02),
-                    (0.25, 0.08),
-                    (0.17, 0.3),
-                    (0.4, 0.48),
-                    (0.72, 0.4),
-                    (0.84, 0.12),
-                ],
+                _NINE_HEAD,
                 [(0.8, 0.6), (0.66, 0.92), (0.38, 1.0)],
             ]
         ],

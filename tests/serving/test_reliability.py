@@ -49,6 +49,14 @@ def model_config(base: Path, name: str = "half", labels: dict[str, int] | None =
     return config
 
 
+def serving_version_1(saved_model: Path, base: Path) -> Manager:
+    """A manager serving `base` (model "half") with version 1 published and loaded."""
+    publish(saved_model, base, 1)
+    manager = Manager(Options(enable_warmup=False))
+    manager.apply_config(model_config(base))
+    return manager
+
+
 def states(manager: Manager, name: str = "half") -> dict[int, State]:
     return {number: state for number, state, _ in manager.status(name)}
 
@@ -124,9 +132,7 @@ def test_the_manager_tells_metrics_which_models_are_configured(saved_model, tmp_
 
 def test_an_empty_config_unloads_nothing(saved_model, tmp_path, caplog):
     base = tmp_path / "half"
-    publish(saved_model, base, 1)
-    manager = Manager(Options(enable_warmup=False))
-    manager.apply_config(model_config(base))
+    manager = serving_version_1(saved_model, base)
     with caplog.at_level(logging.WARNING, logger="serving"):
         assert manager.apply_config(model_server_config_pb2.ModelServerConfig()) is False
     assert manager.model_names() == ["half"] and serves(manager) == 1
@@ -154,9 +160,7 @@ def test_a_label_rejected_for_a_loading_version_is_applied_once_it_loads(
     saved_model, tmp_path, caplog
 ):
     base = tmp_path / "half"
-    publish(saved_model, base, 1)
-    manager = Manager(Options(enable_warmup=False))
-    manager.apply_config(model_config(base))
+    manager = serving_version_1(saved_model, base)
     labelled = model_config(base, labels={"canary": 2})
 
     manager.reload_config(lambda: labelled)  # version 2 is not there yet
@@ -241,9 +245,7 @@ def test_a_model_whose_last_version_disappears_warns_it_is_unavailable(
     saved_model, tmp_path, caplog
 ):
     base = tmp_path / "half"
-    publish(saved_model, base, 1)
-    manager = Manager(Options(enable_warmup=False))
-    manager.apply_config(model_config(base))
+    manager = serving_version_1(saved_model, base)
     shutil.rmtree(base / "1")
     with caplog.at_level(logging.WARNING, logger="serving"):
         manager.poll()
