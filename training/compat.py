@@ -120,54 +120,62 @@ def cache_root() -> Path:
 
 
 def environment(serving_version: str, *, log: Log = _stderr) -> Path:
-    """The Python of the cached environment for `serving_version`, created if missing.
-
-    A lock makes concurrent callers (two test sessions, `make -j`) wait for one creator;
-    the COMPLETE marker, written last, makes an interrupted creation start over.
-    """
+    """The Python of the cached environment for `serving_version`, created if missing."""
     if not re.fullmatch(r"\d+\.\d+\.\d+", serving_version):
         raise CompatError(f"TF Serving version {serving_version!r}: expected X.Y.Z")
-    root = cache_root()
-    env_dir = root / f"tf-{serving_version}"
-    python = env_dir / "bin" / "python"
-    if (env_dir / COMPLETE).is_file():
-        return python
+    env_dir = cache_root() / f"tf-{serving_version}"
     try:
-        return _create(root, env_dir, serving_version, log)
+        return cached_environment(
+            env_dir,
+            requirements(serving_version),
+            log=lambda message: log(f"serving compat: {message}"),
+            cost="once per version: about 1-2 minutes and 2 GB",
+        )
     except OSError as exc:  # e.g. a read-only cache directory in an image built without it
         raise CompatError(f"cannot create {env_dir}: {exc}") from exc
 
 
-def _create(root: Path, env_dir: Path, serving_version: str, log: Log) -> Path:
+def installed_with(env_dir: Path) -> dict | None:
+    """What a cached environment records (its requirements, install time, `pip freeze`),
+    or None for a missing or half-made one."""
+    try:
+        return json.loads((env_dir / COMPLETE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def cached_environment(env_dir: Path, wanted: list[str], *, log: Log, cost: str) -> Path:
+    """The Python of a virtual environment at `env_dir` holding exactly `wanted`, made
+    with this project's Python if it is missing, half-made or made for other pins.
+
+    A lock makes concurrent callers (two test sessions, `make -j`) wait for one creator;
+    the COMPLETE marker, written last with the requirements, makes an interrupted or
+    outdated creation start over. Used by the TF Serving gate and the peer benchmarks.
+    """
     python = env_dir / "bin" / "python"
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".tf-{serving_version}.lock", "w") as lock:
+    if (installed_with(env_dir) or {}).get("requirements") == wanted:
+        return python
+    env_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(env_dir.parent / f".{env_dir.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if (env_dir / COMPLETE).is_file():
+        if (installed_with(env_dir) or {}).get("requirements") == wanted:
             return python
         if env_dir.exists():
             shutil.rmtree(env_dir)
-        wanted = requirements(serving_version)
-        log(
-            f"serving compat: creating {env_dir} with {' '.join(wanted)} "
-            "(once per version: about 1-2 minutes and 2 GB)"
-        )
+        log(f"creating {env_dir} with {' '.join(wanted)} ({cost})")
         started = time.monotonic()
         _run([sys.executable, "-m", "venv", str(env_dir)])
         pip = [str(python), "-m", "pip", "--disable-pip-version-check"]
         _run([*pip, "install", "--quiet", "--no-input", *wanted], timeout=INSTALL_TIMEOUT)
         frozen = _run([*pip, "freeze"])
+        seconds = round(time.monotonic() - started, 1)
         (env_dir / COMPLETE).write_text(
             json.dumps(
-                {
-                    "requirements": wanted,
-                    "seconds": round(time.monotonic() - started, 1),
-                    "installed": frozen.split(),
-                },
+                {"requirements": wanted, "seconds": seconds, "installed": frozen.split()},
                 indent=2,
             )
         )
-        log(f"serving compat: {env_dir} ready in {time.monotonic() - started:.0f} s")
+        log(f"{env_dir} ready in {seconds:.0f} s")
     return python
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from benchmarks.peers import __main__ as peers
 from benchmarks.peers import environment
+from training import compat
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,7 +67,7 @@ def test_a_ready_environment_is_reused_and_a_pin_change_is_not(tmp_path, monkeyp
     monkeypatch.setattr(environment, "CACHE", tmp_path)
     made = tmp_path / "peer"
     made.mkdir()
-    (made / environment.COMPLETE).write_text(json.dumps({"requirements": ["a==1"]}))
+    (made / compat.COMPLETE).write_text(json.dumps({"requirements": ["a==1"]}))
     assert environment.environment("peer", ["a==1"]) == made / "bin" / "python"
     calls = []
 
@@ -73,7 +75,7 @@ def test_a_ready_environment_is_reused_and_a_pin_change_is_not(tmp_path, monkeyp
         calls.append(argv)
         raise RuntimeError("stop before installing")
 
-    monkeypatch.setattr(environment.subprocess, "run", first_step_only)
+    monkeypatch.setattr(subprocess, "run", first_step_only)
     with pytest.raises(RuntimeError, match="stop before installing"):
         environment.environment("peer", ["a==2"])
     assert calls[0][1:3] == ["-m", "venv"] and not made.exists()  # it starts over
