@@ -200,7 +200,7 @@ def measure_transport(request_file: Path, duration: float) -> dict:
     )
     try:
         echo.stdout.readline()  # listening
-        return loadgen(f"127.0.0.1:{port}", request_file, 64, duration)
+        return measure_server(echo.pid, f"127.0.0.1:{port}", request_file, 64, duration)
     finally:
         echo.terminate()
         echo.wait()
@@ -221,6 +221,49 @@ def measure_server(
     row["server_cpu_percent"] = 100 * (tree_cpu_seconds(pid) - server_cpu) / (duration + 1)
     row.update(tree_memory_mb(pid))
     return row
+
+
+def cpu_budget(ceiling: dict, served: dict, transport: dict, rows: list[dict]) -> dict:
+    """What one request costs the machine before this server does any work of its own,
+    in milliseconds of one core, and the rate at which those costs alone fill every CPU.
+
+    Three costs are unavoidable here: the load generator's (it shares the cores), gRPC's
+    own per call (the canned-response server: bytes in, bytes out, nothing else), and
+    the model's per image (as served, one core, at batch 64: batches at concurrency 64
+    are at most that big). Their sum bounds any server built on this stack on this
+    machine; the goals' rates are set beside it, and the server's own share is what its
+    measured CPU per request has beyond the transport and the model.
+    """
+    cpus = os.cpu_count() or 1
+    per_request = {
+        "loadgen_ms": 10 * transport["loadgen_cpu_percent"] / transport["rps"],
+        "transport_ms": 10 * transport["server_cpu_percent"] / transport["rps"],
+        "model_ms": 1000 / served[64]["images_per_s"],
+    }
+    floor_ms = sum(per_request.values())
+    goals = {
+        "0.45x ceiling": 0.45 * max(v["images_per_s"] for v in ceiling.values()),
+        "0.7x transport": 0.7 * transport["rps"],
+    }
+    budget = {
+        **per_request,
+        "cpus": cpus,
+        "bound_rps": 1000 * cpus / floor_ms,
+        "goals": {
+            name: {"rps": rate, "cpus": rate * floor_ms / 1000} for name, rate in goals.items()
+        },
+    }
+    by = {(r["batching"], r["concurrency"]): r for r in rows}
+    if (True, 64) in by:
+        row = by[True, 64]
+        server_ms = 10 * row["server_cpu_percent"] / row["rps"]
+        budget["server"] = {
+            "rps": row["rps"],
+            "server_ms": server_ms,
+            "own_ms": server_ms - per_request["transport_ms"] - per_request["model_ms"],
+            "x_bound": row["rps"] / budget["bound_rps"],
+        }
+    return budget
 
 
 def batching_config(source: Path, batch_threads: int) -> Path:
@@ -324,7 +367,38 @@ def measure_client_cost(images: np.ndarray, repeats: int = 2000) -> dict:
     return result
 
 
-def table(ceiling: dict, served: dict, transport: dict, rows: list[dict], client_cost: dict) -> str:
+def budget_lines(budget: dict) -> list[str]:
+    lines = [
+        "",
+        "CPU per request before the server's own work, ms of one core (from the runs above):",
+        f"  load generator {budget['loadgen_ms']:.3f} + gRPC transport (canned server) "
+        f"{budget['transport_ms']:.3f} + model as served at batch 64 {budget['model_ms']:.3f}"
+        f" = {budget['loadgen_ms'] + budget['transport_ms'] + budget['model_ms']:.3f} ms",
+        f"  so on {budget['cpus']} CPUs no server on this stack can answer more than "
+        f"{budget['bound_rps']:.0f} requests/s here",
+    ]
+    for name, goal in budget["goals"].items():
+        lines.append(
+            f"  goal {name}: {goal['rps']:.0f} requests/s needs {goal['cpus']:.2f} CPUs "
+            "before the server does anything of its own"
+        )
+    if "server" in budget:
+        server = budget["server"]
+        lines.append(
+            f"  this server, batching, concurrency 64: {server['server_ms']:.3f} ms per request"
+            f" (its own share {server['own_ms']:.3f} ms), {server['x_bound']:.2f}x the bound"
+        )
+    return lines
+
+
+def table(
+    ceiling: dict,
+    served: dict,
+    transport: dict,
+    rows: list[dict],
+    client_cost: dict,
+    budget: dict,
+) -> str:
     best = max(v["images_per_s"] for v in ceiling.values())
     served_best = max(v["images_per_s"] for v in served.values())
     lines = [
@@ -353,7 +427,9 @@ def table(ceiling: dict, served: dict, transport: dict, rows: list[dict], client
         )
     lines.append(
         f"  transport ceiling (canned-response gRPC server, concurrency 64): "
-        f"{transport['rps']:.0f} requests/s, p99 {transport['p99_ms']:.1f} ms"
+        f"{transport['rps']:.0f} requests/s, p99 {transport['p99_ms']:.1f} ms, "
+        f"server CPU {transport['server_cpu_percent']:.0f}%, "
+        f"loadgen CPU {transport['loadgen_cpu_percent']:.0f}%"
     )
     by = {(r["batching"], r["concurrency"]): r for r in rows}
     if (True, 64) in by and (False, 64) in by:
@@ -366,6 +442,7 @@ def table(ceiling: dict, served: dict, transport: dict, rows: list[dict], client
             f"  p50 at concurrency 1 with batching {by[True, 1]['p50_ms']:.2f} ms vs in-process "
             f"batch-1 {ceiling[1]['p50_ms']:.2f} ms (as served: {served[1]['p50_ms']:.2f} ms)"
         )
+    lines += budget_lines(budget)
     lines += ["", "Client cost per 28x28 image (build request + read response, no network):"]
     official = client_cost["official_us"]
     lines += [
@@ -417,7 +494,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"batching: {args.batching_file} with num_batch_threads={args.batch_threads}", flush=True)
     rows += run_server_matrix(base, request_file, batching_file, args.duration)
     client_cost = measure_client_cost(images)
-    report = table(ceiling, served, transport, rows, client_cost)
+    budget = cpu_budget(ceiling, served, transport, rows)
+    report = table(ceiling, served, transport, rows, client_cost, budget)
     print()
     print(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -429,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
                 "transport": transport,
                 "server": rows,
                 "client_cost": client_cost,
+                "cpu_budget": budget,
                 "model": str(version_dir),
                 "cpus": os.cpu_count(),
             },
