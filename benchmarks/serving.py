@@ -104,20 +104,61 @@ def measure_ceiling(version_dir: Path, images: np.ndarray, seconds: float) -> di
     return time_batches(lambda x: fn(**{INPUT: tf.constant(x)})[CLASSES].numpy(), images, seconds)
 
 
-def measure_served_model(version_dir: Path, images: np.ndarray, seconds: float) -> dict:
-    """The model as the server runs it: its session runtime with the server's thread
-    flags (SERVER_THREAD_FLAGS), in-process. What the server could reach if requests
-    cost nothing; the TensorFlow-function ceiling uses every core for each batch."""
+def served_model(version_dir: Path):
+    """The exported model loaded as the server loads it: its session runtime with the
+    server's thread flags (SERVER_THREAD_FLAGS)."""
     from serving import flags
     from serving import servable as servable_lib
     from serving.__main__ import session_config
 
     args = flags.parse(["--model_base_path=/unused", *SERVER_THREAD_FLAGS])
     servable_lib.configure(session_config(args), method_name_check=False)
-    servable = servable_lib.Servable("mnist", 1, version_dir)
+    return servable_lib.Servable("mnist", 1, version_dir)
+
+
+def measure_served_model(servable, images: np.ndarray, seconds: float) -> dict:
+    """The model as the server runs it, in-process. What the server could reach if
+    requests cost nothing; the TensorFlow-function ceiling uses every core for each batch."""
     signature = servable.signature("")
     (alias,) = signature.inputs
     return time_batches(lambda x: servable.run(signature, {alias: x}), images, seconds)
+
+
+def measure_request_path(servable, request_file: Path, repeats: int = 5000) -> dict:
+    """The server's own Python per Predict, step by step, in microseconds, each step
+    timed alone in one thread: what is left for the server to shave once the transport
+    and the model are paid (see the CPU budget)."""
+    import timeit
+
+    from tensorflow_serving.apis import predict_pb2
+
+    from serving import metrics
+    from serving import predict as predict_lib
+
+    data = request_file.read_bytes()
+    request = predict_pb2.PredictRequest.FromString(data)
+    signature, arrays, aliases = predict_lib.prepare(servable, request)
+    outputs = servable.run(signature, arrays)
+    response = predict_lib.respond(servable, signature, aliases, outputs)
+    configured = metrics.configured_model_names()
+    metrics.set_model_names(["mnist"])  # counted as a served model's requests are
+    steps = {
+        "parse the request": lambda: predict_pb2.PredictRequest.FromString(data),
+        "check and decode inputs": lambda: predict_lib.prepare(servable, request),
+        "build the response": lambda: predict_lib.respond(servable, signature, aliases, outputs),
+        "serialize the response": response.SerializeToString,
+        "count and time it (metrics)": lambda: metrics.observe_request(
+            "mnist", "Predict", "GRPC", "OK", 0.001
+        ),
+    }
+    timings = {}
+    try:
+        for name, step in steps.items():
+            step()  # the first call pays one-time costs (lazy imports, caches)
+            timings[name] = timeit.timeit(step, number=repeats) / repeats * 1e6
+    finally:
+        metrics.set_model_names(configured)
+    return timings
 
 
 def cpu_seconds(pid: int) -> float:
@@ -398,6 +439,7 @@ def table(
     rows: list[dict],
     client_cost: dict,
     budget: dict,
+    request_path: dict,
 ) -> str:
     best = max(v["images_per_s"] for v in ceiling.values())
     served_best = max(v["images_per_s"] for v in served.values())
@@ -443,6 +485,9 @@ def table(
             f"batch-1 {ceiling[1]['p50_ms']:.2f} ms (as served: {served[1]['p50_ms']:.2f} ms)"
         )
     lines += budget_lines(budget)
+    lines += ["", "The server's own Python per Predict, each step alone in one thread:"]
+    lines += [f"  {name:30s} {us:6.1f} us" for name, us in request_path.items()]
+    lines.append(f"  {'total':30s} {sum(request_path.values()):6.1f} us")
     lines += ["", "Client cost per 28x28 image (build request + read response, no network):"]
     official = client_cost["official_us"]
     lines += [
@@ -485,7 +530,9 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     ceiling = measure_ceiling(version_dir, images, seconds=2.0)
-    served = measure_served_model(version_dir, images, seconds=2.0)
+    servable = served_model(version_dir)
+    served = measure_served_model(servable, images, seconds=2.0)
+    request_path = measure_request_path(servable, request_file)
     print("ceilings measured", flush=True)
     transport = measure_transport(request_file, args.duration)
     rows = run_server_matrix(base, request_file, None, args.duration)
@@ -495,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     rows += run_server_matrix(base, request_file, batching_file, args.duration)
     client_cost = measure_client_cost(images)
     budget = cpu_budget(ceiling, served, transport, rows)
-    report = table(ceiling, served, transport, rows, client_cost, budget)
+    report = table(ceiling, served, transport, rows, client_cost, budget, request_path)
     print()
     print(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -508,6 +555,7 @@ def main(argv: list[str] | None = None) -> int:
                 "server": rows,
                 "client_cost": client_cost,
                 "cpu_budget": budget,
+                "request_path_us": request_path,
                 "model": str(version_dir),
                 "cpus": os.cpu_count(),
             },

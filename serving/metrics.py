@@ -99,6 +99,10 @@ def set_model_names(names: Iterable[str]) -> None:
     _configured_models = frozenset(names)
 
 
+def configured_model_names() -> frozenset[str]:
+    return _configured_models
+
+
 def bounded(value: str) -> str:
     """`value`, or its start and end around an ellipsis when longer than MAX_LABEL_CHARS
     (both ends, so a base path keeps its model and its version)."""

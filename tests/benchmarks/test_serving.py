@@ -52,3 +52,17 @@ def test_budget_without_a_batching_row_has_no_server_line(monkeypatch):
     budget = bench.cpu_budget(ceiling, served, transport, rows[1:])
     assert "server" not in budget
     assert not any("this server" in line for line in bench.budget_lines(budget))
+
+
+def test_request_path_times_each_step_of_a_real_predict(quick_model):
+    version_dir = quick_model.base_path / "1"
+    request_file = bench.predict_request_file(bench.sample_images(1))
+    timings = bench.measure_request_path(bench.served_model(version_dir), request_file, repeats=20)
+    assert list(timings) == [
+        "parse the request",
+        "check and decode inputs",
+        "build the response",
+        "serialize the response",
+        "count and time it (metrics)",
+    ]
+    assert all(0 < us < 1e6 for us in timings.values()), timings
