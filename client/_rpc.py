@@ -112,10 +112,20 @@ def predictions(response: Any, expected: int) -> list[Prediction]:
 def _check_probabilities(probabilities: np.ndarray) -> None:
     """Refuse rows that are not probabilities: NaN, infinite, outside [0, 1], or not
     summing to 1. A broken server's NaN would otherwise become an answer (and invalid
-    JSON in the CLI's output), and scores of another model a confident one."""
+    JSON in the CLI's output), and scores of another model a confident one.
+
+    The common case is settled by three reductions (NaN fails every comparison, so it
+    falls through to the row-by-row diagnosis): the full check cost 16 µs a call, half
+    the client's whole message cost per image in `make bench`."""
+    sums = probabilities.sum(axis=1)
+    if (
+        probabilities.min() >= 0
+        and probabilities.max() <= 1
+        and np.abs(sums - 1).max(initial=0) <= SUM_TOLERANCE
+    ):
+        return
     finite = np.isfinite(probabilities).all(axis=1)
     in_range = finite & (probabilities >= 0).all(axis=1) & (probabilities <= 1).all(axis=1)
-    sums = probabilities.sum(axis=1)
     normalized = in_range & (np.abs(sums - 1) <= SUM_TOLERANCE)
     if normalized.all():
         return
