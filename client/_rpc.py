@@ -22,7 +22,7 @@ from client._results import (
     TensorSpec,
     VersionStatus,
 )
-from client.errors import MalformedResponse
+from client.errors import MalformedResponse, TensorDecodeError
 from client.protos import tfs_pb2
 from contract.mnist import INPUT
 from contract.mnist import NUM_CLASSES as CLASSES
@@ -93,7 +93,7 @@ def predictions(response: Any, expected: int) -> list[Prediction]:
         )
     try:
         probabilities = tensors.to_numpy(response.outputs[OUTPUT])
-    except tensors.TensorDecodeError as exc:
+    except TensorDecodeError as exc:
         raise MalformedResponse(f"bad {OUTPUT!r} tensor in response: {exc}") from exc
     if probabilities.shape != (expected, CLASSES):
         raise MalformedResponse(
