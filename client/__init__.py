@@ -20,7 +20,7 @@ from client._results import (
     ModelMetadata,
     ModelStatus,
     Prediction,
-    Signature,
+    SignatureSpec,
     TensorSpec,
     VersionStatus,
 )
@@ -55,7 +55,7 @@ __all__ = [
     "RetryPolicy",
     "RpcFailed",
     "ServerError",
-    "Signature",
+    "SignatureSpec",
     "TLSConfig",
     "TensorSpec",
     "Unavailable",

@@ -51,7 +51,11 @@ class TensorSpec:
 
 
 @dataclass(frozen=True)
-class Signature:
+class SignatureSpec:
+    """One of the model's signatures as GetModelMetadata describes it: the method and
+    the tensors it takes and gives. (The server's own runnable signature, bound to a
+    loaded graph, is serving.servable.Signature.)"""
+
     method_name: str
     inputs: Mapping[str, TensorSpec]
     outputs: Mapping[str, TensorSpec]
@@ -61,7 +65,7 @@ class Signature:
 class ModelMetadata:
     model: str
     version: int | None
-    signatures: Mapping[str, Signature]
+    signatures: Mapping[str, SignatureSpec]
 
 
 @dataclass(frozen=True)

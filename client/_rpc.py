@@ -18,7 +18,7 @@ from client._results import (
     ModelMetadata,
     ModelStatus,
     Prediction,
-    Signature,
+    SignatureSpec,
     TensorSpec,
     VersionStatus,
 )
@@ -147,7 +147,7 @@ def metadata(response: Any) -> ModelMetadata:
         raise MalformedResponse(f"cannot parse signature_def: {exc}") from exc
     model, version = _served_by(response.model_spec)
     signatures = {
-        key: Signature(
+        key: SignatureSpec(
             method_name=sig.method_name,
             inputs={k: _tensor_spec(v) for k, v in sorted(sig.inputs.items())},
             outputs={k: _tensor_spec(v) for k, v in sorted(sig.outputs.items())},
