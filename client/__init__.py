@@ -17,6 +17,7 @@ from client._aio import AsyncClient
 from client._channel import RetryPolicy, TLSConfig
 from client._results import (
     MIN_CONFIDENCE,
+    ImageResult,
     ModelMetadata,
     ModelStatus,
     Prediction,
@@ -46,6 +47,7 @@ __all__ = [
     "ClientError",
     "DeadlineExceeded",
     "ImageError",
+    "ImageResult",
     "InvalidInput",
     "MalformedResponse",
     "ModelMetadata",

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from contract.states import State
+
+if TYPE_CHECKING:  # the CLI imports this module for MIN_CONFIDENCE: kept free of numpy
+    import numpy as np
 
 # Below this confidence an answer is flagged as uncertain. Chosen with the recipe model on
 # the development writers of the handwriting set (README, "Low confidence"): it flags two
@@ -41,6 +45,23 @@ class Prediction:
         have a person look, when this is True.
         """
         return self.confidence < min_confidence
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """What became of one image given to predict_batches: its prediction, or why not.
+
+    `error` is an ImageError naming the image when it cannot be used; any other
+    exception there is a fault in the client while reading that one picture, reported
+    rather than raised so that the other images still run.
+    """
+
+    index: int  # the image's position in the input
+    name: str  # how messages name it: the name given, its path, or a description
+    prediction: Prediction | None = None  # None exactly when `error` is set
+    error: Exception | None = None
+    digit: np.ndarray | None = None  # the (28, 28) float32 the model saw
+    picture: Any = None  # what keep_picture made of the decoded picture, if anything
 
 
 @dataclass(frozen=True)
