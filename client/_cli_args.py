@@ -7,14 +7,19 @@ place, and so that `--help` and usage errors need nothing but argparse.
 from __future__ import annotations
 
 import argparse
+import math
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from client._results import MIN_CONFIDENCE  # plain dataclasses: cheap to import
 
 SERVER_ENV = "MNIST_SERVER"
 DEFAULT_SERVER = "localhost:8500"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNCERTAIN = 0, 1, 2, 3
+
+T = TypeVar("T", int, float)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,36 +84,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive_int(text: str) -> int:
+def _parsed(
+    text: str, convert: Callable[[str], T], valid: Callable[[T], bool], kind: str, bounds: str
+) -> T:
+    """`text` converted, or argparse's error: "expected <kind>" when it is not one at
+    all, "expected <bounds>" when it is out of range."""
     try:
-        value = int(text)
+        value = convert(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+    if not valid(value):
+        raise argparse.ArgumentTypeError(f"expected {bounds}, got {text!r}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _parsed(text, int, lambda v: v >= 1, "a positive integer", "a positive integer")
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
+    return _parsed(
+        text,
+        float,
+        lambda v: 0 < v < math.inf,  # NaN too is refused
+        "a number of seconds",
+        "a positive number of seconds",
+    )
 
 
 def _probability(text: str) -> float:
     """0.9, or 90%: a confidence threshold in (0, 1]."""
-    try:
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        message = f"expected a probability such as 0.9 or 90%, got {text!r}"
-        raise argparse.ArgumentTypeError(message) from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a probability in (0, 1], got {text!r}")
-    return value
+    return _parsed(
+        text,
+        lambda t: float(t[:-1]) / 100 if t.endswith("%") else float(t),
+        lambda v: 0 < v <= 1,
+        "a probability such as 0.9 or 90%",
+        "a probability in (0, 1]",
+    )
 
 
 def _top_k(text: str) -> int:
