@@ -14,7 +14,9 @@ photo set (`photo_set`, the first seven kinds) is made from MNIST test digits; t
 notebook kinds serve the handwriting set.
 
 The same (seed, index) always gives the same bytes on one Pillow version, so results
-are reproducible; nothing here is random at import time.
+are reproducible; nothing here is random at import time. It is one module, longer than
+most, because it is one catalogue: each kind is a dozen lines over the shared Scene,
+and a kind is read and changed beside the others it must stay unlike.
 
     python -m testkit.photos --samples data/samples   # rewrite the demo images
 """
