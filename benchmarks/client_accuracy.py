@@ -8,8 +8,8 @@ Prints one row per kind of photo with the accuracy of the client's preprocessing
 seed tutorial's "resize to 28x28 and invert", and of the model on the clean 28x28 digit
 the photo shows (the ceiling), for two sets:
 
-- the project's photo set (tests/client/photos.py): MNIST test digits photographed;
-- the handwriting set (tests/client/handwriting.py): digits in other hands than MNIST's,
+- the project's photo set (testkit/photos.py): MNIST test digits photographed;
+- the handwriting set (testkit/handwriting.py): digits in other hands than MNIST's,
   on plain, ruled and squared exercise-book pages, in pen and pencil, from a drawing app
   and on a board. `--split eval` (the default) is what the README reports; `--split dev`
   is the writers the preprocessing was tuned on;
@@ -34,7 +34,7 @@ from PIL import Image
 from client.errors import ImageError
 from client.preprocess import preprocess
 from contract.mnist import INPUT, PROBABILITIES, scale
-from tests.client import handwriting, photos
+from testkit import handwriting, photos
 from training import data
 
 Scorer = Callable[[np.ndarray], np.ndarray]  # (n, 28, 28) in [0, 1] -> (n,) digits
@@ -192,14 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.count:
         scores = score_photos(score, photos.photo_set(args.count, seed=args.seed))
         print_table(
-            "Photos of MNIST test digits (tests/client/photos.py)",
+            "Photos of MNIST test digits (testkit/photos.py)",
             photo_rows(scores, photos.KINDS, "all photos"),
         )
         misread += _wrong(scores)
     if args.handwriting:
         scores = score_photos(score, handwriting.photo_set(args.handwriting, split=args.split))
         print_table(
-            f"Handwriting by other writers, {args.split} split (tests/client/handwriting.py)",
+            f"Handwriting by other writers, {args.split} split (testkit/handwriting.py)",
             photo_rows(scores, handwriting.KINDS, "all handwriting"),
         )
         misread += _wrong(scores)

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         target = args.server
         if target is None:
-            from serving.launch import running_server
+            from testkit.launch import running_server
 
             flags = ["--model_name=mnist", f"--model_base_path={args.model_base.resolve()}"]
             target = stack.enter_context(running_server(flags)).target

@@ -230,7 +230,7 @@ def loadgen(
 
 def measure_transport(request_file: Path, duration: float) -> dict:
     """The canned-response server at concurrency 64: gRPC's own limit here."""
-    from serving.launch import free_port
+    from testkit.launch import free_port
 
     port = free_port()
     echo = subprocess.Popen(
@@ -327,7 +327,7 @@ def run_server_matrix(
     duration: float,
     concurrencies: tuple[int, ...] = CONCURRENCIES,
 ) -> list[dict]:
-    from serving.launch import running_server
+    from testkit.launch import running_server
 
     flags = ["--model_name=mnist", f"--model_base_path={base}", *SERVER_THREAD_FLAGS]
     if batching_file:

@@ -17,10 +17,11 @@ from client._aio import AsyncClient
 from client._channel import RetryPolicy, TLSConfig
 from client._results import (
     MIN_CONFIDENCE,
+    ImageResult,
     ModelMetadata,
     ModelStatus,
     Prediction,
-    Signature,
+    SignatureSpec,
     TensorSpec,
     VersionStatus,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "ClientError",
     "DeadlineExceeded",
     "ImageError",
+    "ImageResult",
     "InvalidInput",
     "MalformedResponse",
     "ModelMetadata",
@@ -55,7 +57,7 @@ __all__ = [
     "RetryPolicy",
     "RpcFailed",
     "ServerError",
-    "Signature",
+    "SignatureSpec",
     "TLSConfig",
     "TensorSpec",
     "Unavailable",

@@ -7,17 +7,18 @@ Preprocessing runs in a worker thread so decoding a large photo never stalls the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
 import grpc
 import numpy as np
 
+from client import _batches as batching
 from client import _core as core
 from client import _rpc as rpc
 from client._channel import open_aio_channel
-from client._results import ModelMetadata, ModelStatus, Prediction
+from client._results import ImageResult, ModelMetadata, ModelStatus, Prediction
 from client.preprocess import ImageInput, preprocess
 
 # Batches of one predict_many call in flight at once: enough to overlap network and
@@ -75,13 +76,30 @@ class AsyncClient(core.BaseClient):
         """Classify many images, `batch_size` per Predict call; results in input order.
 
         Up to MAX_CONCURRENT_BATCHES batches are in flight at once; `timeout` applies
-        to each Predict call.
+        to each Predict call. An image that cannot be used raises ImageError naming it
+        before anything is sent.
         """
-        core.check_batch_size(batch_size)
-        batches = await asyncio.to_thread(
-            lambda: list(core.preprocessed_batches(images, batch_size))
+        prepared = batching.prepared_batches(images, batch_size)
+        batches = await asyncio.to_thread(list, prepared)
+        for batch in batches:
+            batching.raise_first_error(batch)  # so every batch has its digits to send
+        return await self._predict_batches([batching.to_send(b) for b in batches], timeout)
+
+    def predict_batches(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        batch_size: int = core.DEFAULT_BATCH_SIZE,
+        timeout: float | None = None,
+        names: Iterable[str] | None = None,
+        keep_picture: batching.KeepPicture | None = None,
+    ) -> AsyncIterator[list[ImageResult]]:
+        """Client.predict_batches, for `async for`: each batch is prepared in a worker
+        thread and sent once the one before it is answered."""
+        prepared = batching.prepared_batches(
+            images, batch_size, names=names, keep_picture=keep_picture
         )
-        return await self._predict_batches(batches, timeout)
+        return self._answered(prepared, timeout)
 
     async def predict_tensor(
         self,
@@ -135,6 +153,14 @@ class AsyncClient(core.BaseClient):
             for task in tasks:  # one batch failed: do not leave the others running
                 task.cancel()
         return [prediction for batch in done for prediction in batch]
+
+    async def _answered(
+        self, batches: Iterator[list[ImageResult]], timeout: float | None
+    ) -> AsyncIterator[list[ImageResult]]:
+        while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+            digits = batching.to_send(batch)
+            predictions = await self._predict_batch(digits, timeout) if digits is not None else []
+            yield batching.answered(batch, predictions)
 
     async def _predict_batch(self, batch: np.ndarray, timeout: float | None) -> list[Prediction]:
         request = rpc.predict_request(self._settings.spec(), batch)

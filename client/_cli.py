@@ -25,20 +25,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from client._cli_args import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_UNCERTAIN,
+    EXIT_USAGE,
+    build_parser,
+)
 from client._results import MIN_CONFIDENCE  # plain dataclasses: cheap to import
 
 if TYPE_CHECKING:  # imported lazily: `--help` and usage errors should not wait for gRPC
     import numpy as np
     from PIL import Image
 
-    from client._results import Prediction
+    from client._results import ImageResult, Prediction
     from client._sync import Client
 
-SERVER_ENV = "MNIST_SERVER"
-DEFAULT_SERVER = "localhost:8500"
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 SHEET_LIMIT = 200  # entries on a contact sheet; beyond that it is too large to look at
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNCERTAIN = 0, 1, 2, 3
 UNCERTAIN = "[uncertain]"  # after an answer under the confidence threshold, in text output
 # Characters a terminal acts on instead of showing: controls (C0, DEL, C1: escape
 # sequences clear the screen, retitle the window, fake lines), invisible formatting
@@ -77,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     with client:
         try:
-            return args.run(client, args)
+            return COMMANDS[args.command](client, args)
         except ClientError as exc:  # the server failed or cannot be reached: one line
             say(f"error: {exc}", sys.stderr)
             return EXIT_FAILED
@@ -108,138 +112,100 @@ def say(text: str, stream: TextIO | None = None) -> None:
     print(printable(text), file=stream or sys.stdout, flush=True)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m client",
-        description="Classify handwritten digit images with the MNIST model on a "
-        "TensorFlow Serving server.",
-    )
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--server",
-        default=os.environ.get(SERVER_ENV) or DEFAULT_SERVER,
-        metavar="HOST:PORT",
-        help=f"server address, several comma-separated, or dns:///name:port "
-        f"(default: ${SERVER_ENV}, else {DEFAULT_SERVER})",
-    )
-    common.add_argument("--model", default="mnist", metavar="NAME", help="default: mnist")
-    which = common.add_mutually_exclusive_group()
-    which.add_argument("--version", type=_positive_int, metavar="N", help="a model version")
-    which.add_argument("--label", metavar="LABEL", help="a version label, e.g. stable")
-    common.add_argument(
-        "--timeout", type=_positive_float, default=10.0, metavar="S", help="per call, seconds"
-    )
-    common.add_argument("--json", action="store_true", help="one JSON object per line")
-    common.add_argument("--tls-ca", metavar="PEM", help="CA certificate to verify the server (TLS)")
-    common.add_argument("--tls-cert", metavar="PEM", help="client certificate, for mutual TLS")
-    common.add_argument("--tls-key", metavar="PEM", help="client private key, for mutual TLS")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    predict = commands.add_parser(
-        "predict", parents=[common], help="classify image files or directories of them"
-    )
-    predict.add_argument(
-        "paths", nargs="+", metavar="FILE_OR_DIR", help="images, directories of images, or -"
-    )
-    predict.add_argument(
-        "--batch-size", type=_positive_int, default=64, metavar="N", help="images per request"
-    )
-    predict.add_argument(
-        "--top-k", type=_top_k, default=1, metavar="K", help="show the K likeliest digits"
-    )
-    predict.add_argument(
-        "--show", type=Path, metavar="OUT.png", help="write a contact sheet of what the model saw"
-    )
-    predict.add_argument(
-        "--min-confidence",
-        type=_probability,
-        metavar="P",
-        help="flag answers less confident than P (0..1, or a percentage such as 90%%) and "
-        f"exit with status {EXIT_UNCERTAIN} if any was (default: flag under "
-        f"{MIN_CONFIDENCE * 100:.0f}%%, exit status unaffected)",
-    )
-    predict.set_defaults(run=run_predict)
-
-    metadata = commands.add_parser("metadata", parents=[common], help="print the signatures")
-    metadata.set_defaults(run=run_metadata)
-    status = commands.add_parser("status", parents=[common], help="print the versions")
-    status.add_argument(
-        "--wait",
-        type=_positive_float,
-        metavar="S",
-        help="first wait up to S seconds for the model to be AVAILABLE (for scripts)",
-    )
-    status.set_defaults(run=run_status)
-    return parser
-
-
 def run_predict(client: Client, args: argparse.Namespace) -> int:
-    """Classify the files `--batch-size` at a time, printing each batch's lines as soon
-    as it is answered (with a progress bar on a terminal).
-
-    Not one predict_many over everything: that would print nothing until the end, and
-    its first unusable file would stop the run, where each file here fails on its own
-    line. Each batch goes out as one predict_tensor of the digits already prepared, so
-    nothing is preprocessed twice.
+    """Classify the files through the SDK's predict_batches, `--batch-size` at a time,
+    printing each batch's lines as soon as it is answered (with a progress bar on a
+    terminal). A file that cannot be read fails on its own line and the others still
+    run; an entry that is only an error (a directory that cannot be listed) is printed
+    in its place among the files.
     """
-    import numpy as np
-
     threshold = MIN_CONFIDENCE if args.min_confidence is None else args.min_confidence
     items = list(expand(args.paths))
+    readable = [position for position, item in enumerate(items) if item.error is None]
     progress = Progress(len(items), sys.stderr) if len(items) > args.batch_size else None
-    failed = uncertain = False
-    for start in range(0, len(items), args.batch_size):
-        batch = items[start : start + args.batch_size]
-        # What the contact sheet will show is kept, as thumbnails (a decoded photo is
-        # megabytes); everything else is let go once its line is printed.
-        shown = [args.show is not None and start + i < SHEET_LIMIT for i in range(len(batch))]
-        ready = [item for item, keep in zip(batch, shown, strict=True) if _prepare(item, keep)]
-        if ready:
-            digits = np.stack([item.model_input for item in ready])
-            predictions = client.predict_tensor(digits, batch_size=len(ready))
-            for item, prediction in zip(ready, predictions, strict=True):
-                item.prediction = prediction
-        for item, keep in zip(batch, shown, strict=True):
-            failed |= item.error is not None
-            uncertain |= item.prediction is not None and item.prediction.is_uncertain(threshold)
-            if progress:
-                progress.clear()
-            say(format_item(item, args.json, args.top_k, threshold))
-            if not keep:
-                item.model_input = None
-        if progress:
-            progress.update(start + len(batch))
+    lines = Lines(items, args.json, args.top_k, threshold, progress)
+
+    def kept(index: int) -> bool:  # what the contact sheet shows stays, as thumbnails
+        return args.show is not None and readable[index] < SHEET_LIMIT
+
+    def thumbnail(index: int, picture: Image.Image) -> Image.Image | None:
+        from client import _sheet as sheet
+
+        return sheet.thumbnail(picture) if kept(index) else None
+
+    batches = client.predict_batches(
+        (_source(items[position]) for position in readable),
+        batch_size=args.batch_size,
+        names=[items[position].name for position in readable],
+        keep_picture=thumbnail if args.show is not None else None,
+    )
+    for batch in batches:
+        for result in batch:
+            item = items[readable[result.index]]
+            item.prediction = result.prediction
+            item.error = _error_text(result)
+            if kept(result.index):  # everything else is let go once its line is printed
+                item.model_input, item.original = result.digit, result.picture
+        lines.print_up_to(readable[batch[-1].index] + 1)
+    lines.print_up_to(len(items))
     if progress:
         progress.clear()
     if args.show:
         _write_sheet(items, args.show, threshold)
-    if failed:
+    if lines.failed:
         return EXIT_FAILED
-    return EXIT_UNCERTAIN if uncertain and args.min_confidence is not None else EXIT_OK
+    return EXIT_UNCERTAIN if lines.uncertain and args.min_confidence is not None else EXIT_OK
 
 
-def _prepare(item: Item, keep: bool) -> bool:
-    """Decode `item` once into its 28x28 (and, if `keep`, a thumbnail of the picture for
-    the contact sheet); whether it can be sent. A file that fails records its error."""
-    from client import _sheet as sheet
+def _source(item: Item) -> object:
+    return item.path if item.path is not None else sys.stdin.buffer
+
+
+def _error_text(result: ImageResult) -> str | None:
     from client.errors import ImageError
-    from client.preprocess import prepare
 
-    if item.error is not None:
-        return False
-    try:
-        source = item.path if item.path is not None else sys.stdin.buffer
-        prepared = prepare(source, name=item.name)
-        item.model_input = prepared.digit
-        if keep and prepared.picture is not None:
-            item.original = sheet.thumbnail(prepared.picture)
-    except ImageError as exc:
-        item.error = str(exc)
-        return False
-    except Exception as exc:  # a bug, but one file must not sink the others
-        item.error = f"{item.name}: unexpected {type(exc).__name__}: {exc}"
-        return False
-    return True
+    if result.error is None:
+        return None
+    if isinstance(result.error, ImageError):
+        return str(result.error)
+    # A fault in the client, not in the file; reported like one so the others still run.
+    return f"{result.name}: unexpected {type(result.error).__name__}: {result.error}"
+
+
+class Lines:
+    """The output lines, in input order, printed as far as the answers have come; and
+    what the exit status is made of."""
+
+    def __init__(
+        self,
+        items: list[Item],
+        as_json: bool,
+        top_k: int,
+        threshold: float,
+        progress: Progress | None,
+    ) -> None:
+        self.items = items
+        self.as_json = as_json
+        self.top_k = top_k
+        self.threshold = threshold
+        self.progress = progress
+        self.printed = 0
+        self.failed = False
+        self.uncertain = False
+
+    def print_up_to(self, stop: int) -> None:
+        """Print the items before `stop` not printed yet; each one must be settled."""
+        for item in self.items[self.printed : stop]:
+            self.failed |= item.error is not None
+            self.uncertain |= item.prediction is not None and item.prediction.is_uncertain(
+                self.threshold
+            )
+            if self.progress:
+                self.progress.clear()
+            say(format_item(item, self.as_json, self.top_k, self.threshold))
+        self.printed = max(self.printed, stop)
+        if self.progress:
+            self.progress.update(self.printed)
 
 
 def expand(paths: Sequence[str]) -> Iterator[Item]:
@@ -325,6 +291,9 @@ def run_status(client: Client, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+COMMANDS = {"predict": run_predict, "metadata": run_metadata, "status": run_status}
+
+
 class Progress:
     """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
 
@@ -403,42 +372,3 @@ def _shape(shape: tuple[int | None, ...] | None) -> str:
     if shape is None:
         return "(unknown rank)"
     return "(" + ", ".join("-1" if d is None else str(d) for d in shape) + ")"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
-
-
-def _probability(text: str) -> float:
-    """0.9, or 90%: a confidence threshold in (0, 1]."""
-    try:
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        message = f"expected a probability such as 0.9 or 90%, got {text!r}"
-        raise argparse.ArgumentTypeError(message) from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a probability in (0, 1], got {text!r}")
-    return value
-
-
-def _top_k(text: str) -> int:
-    value = _positive_int(text)
-    if value > 10:
-        raise argparse.ArgumentTypeError(f"there are 10 digits; --top-k must be 1..10, got {value}")
-    return value

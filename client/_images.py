@@ -7,9 +7,9 @@ a picture of a digit before spending memory or time on it (decompression bombs f
 the header, FIFOs and devices before reading a byte, files over MAX_FILE_BYTES, thin
 strips), and apply the EXIF orientation (phones store photos sideways and set a flag).
 
-What the pixels mean (ink, paper, rulings) is client._mnist_form's business; this
-module knows only about files and pixel formats. client.preprocess is the public face
-of both.
+What the pixels mean (ink, paper, rulings) is client._ink's and client._mnist_form's
+business; this module knows only about files and pixel formats. client.preprocess is
+the public face of all three.
 """
 
 from __future__ import annotations

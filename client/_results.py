@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from contract.states import State
+
+if TYPE_CHECKING:  # the CLI imports this module for MIN_CONFIDENCE: kept free of numpy
+    import numpy as np
 
 # Below this confidence an answer is flagged as uncertain. Chosen with the recipe model on
 # the development writers of the handwriting set (README, "Low confidence"): it flags two
@@ -44,6 +48,23 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class ImageResult:
+    """What became of one image given to predict_batches: its prediction, or why not.
+
+    `error` is an ImageError naming the image when it cannot be used; any other
+    exception there is a fault in the client while reading that one picture, reported
+    rather than raised so that the other images still run.
+    """
+
+    index: int  # the image's position in the input
+    name: str  # how messages name it: the name given, its path, or a description
+    prediction: Prediction | None = None  # None exactly when `error` is set
+    error: Exception | None = None
+    digit: np.ndarray | None = None  # the (28, 28) float32 the model saw
+    picture: Any = None  # what keep_picture made of the decoded picture, if anything
+
+
+@dataclass(frozen=True)
 class TensorSpec:
     name: str  # the graph tensor the alias is bound to
     dtype: str  # numpy-style name ("float32"), or the DataType name numpy lacks
@@ -51,7 +72,11 @@ class TensorSpec:
 
 
 @dataclass(frozen=True)
-class Signature:
+class SignatureSpec:
+    """One of the model's signatures as GetModelMetadata describes it: the method and
+    the tensors it takes and gives. (The server's own runnable signature, bound to a
+    loaded graph, is serving.servable.Signature.)"""
+
     method_name: str
     inputs: Mapping[str, TensorSpec]
     outputs: Mapping[str, TensorSpec]
@@ -61,7 +86,7 @@ class Signature:
 class ModelMetadata:
     model: str
     version: int | None
-    signatures: Mapping[str, Signature]
+    signatures: Mapping[str, SignatureSpec]
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ from client._results import (
     ModelMetadata,
     ModelStatus,
     Prediction,
-    Signature,
+    SignatureSpec,
     TensorSpec,
     VersionStatus,
 )
-from client.errors import MalformedResponse
+from client.errors import MalformedResponse, TensorDecodeError
 from client.protos import tfs_pb2
 from contract.mnist import INPUT
 from contract.mnist import NUM_CLASSES as CLASSES
@@ -93,7 +93,7 @@ def predictions(response: Any, expected: int) -> list[Prediction]:
         )
     try:
         probabilities = tensors.to_numpy(response.outputs[OUTPUT])
-    except tensors.TensorDecodeError as exc:
+    except TensorDecodeError as exc:
         raise MalformedResponse(f"bad {OUTPUT!r} tensor in response: {exc}") from exc
     if probabilities.shape != (expected, CLASSES):
         raise MalformedResponse(
@@ -157,7 +157,7 @@ def metadata(response: Any) -> ModelMetadata:
         raise MalformedResponse(f"cannot parse signature_def: {exc}") from exc
     model, version = _served_by(response.model_spec)
     signatures = {
-        key: Signature(
+        key: SignatureSpec(
             method_name=sig.method_name,
             inputs={k: _tensor_spec(v) for k, v in sorted(sig.inputs.items())},
             outputs={k: _tensor_spec(v) for k, v in sorted(sig.outputs.items())},

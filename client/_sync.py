@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
 import grpc
 import numpy as np
 
+from client import _batches as batching
 from client import _core as core
 from client import _rpc as rpc
 from client._channel import open_channel
-from client._results import ModelMetadata, ModelStatus, Prediction
+from client._results import ImageResult, ModelMetadata, ModelStatus, Prediction
 from client.preprocess import ImageInput, preprocess
 
 
@@ -70,11 +71,35 @@ class Client(core.BaseClient):
         `timeout` applies to each Predict call. An image that cannot be used raises
         ImageError naming it, before its batch is sent.
         """
-        core.check_batch_size(batch_size)
-        results: list[Prediction] = []
-        for batch in core.preprocessed_batches(images, batch_size):
-            results += self._predict_batch(batch, timeout)
-        return results
+        batches = batching.prepared_batches(images, batch_size)
+        return [
+            result.prediction
+            for batch in self._answered(batches, timeout, strict=True)
+            for result in batch
+        ]
+
+    def predict_batches(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        batch_size: int = core.DEFAULT_BATCH_SIZE,
+        timeout: float | None = None,
+        names: Iterable[str] | None = None,
+        keep_picture: batching.KeepPicture | None = None,
+    ) -> Iterator[list[ImageResult]]:
+        """predict_many, one batch at a time: yields each batch's ImageResults, in input
+        order, as soon as its Predict call is answered, for callers that show progress.
+
+        An image that cannot be used does not stop the others: its result carries the
+        error and the rest of its batch is sent. A failed call still raises. `names`
+        (one per image) is how errors name the images; `keep_picture(index, picture)`
+        is given each decoded picture, and what it returns is kept as the result's
+        `picture` (a thumbnail, say) while the picture itself is let go.
+        """
+        batches = batching.prepared_batches(
+            images, batch_size, names=names, keep_picture=keep_picture
+        )
+        return self._answered(batches, timeout, strict=False)
 
     def predict_tensor(
         self,
@@ -128,6 +153,18 @@ class Client(core.BaseClient):
                     return status
             time.sleep(wait.pause())
         raise wait.expired()
+
+    def _answered(
+        self, batches: Iterator[list[ImageResult]], timeout: float | None, *, strict: bool
+    ) -> Iterator[list[ImageResult]]:
+        """Each prepared batch sent and given its predictions; `strict`: an image that
+        could not be used raises before its batch is sent (predict_many)."""
+        for batch in batches:
+            if strict:
+                batching.raise_first_error(batch)
+            digits = batching.to_send(batch)
+            predictions = self._predict_batch(digits, timeout) if digits is not None else []
+            yield batching.answered(batch, predictions)
 
     def _predict_batch(self, batch: np.ndarray, timeout: float | None) -> list[Prediction]:
         request = rpc.predict_request(self._settings.spec(), batch)

@@ -30,6 +30,14 @@ class ImageError(ClientError, ValueError):
     """An input image cannot be used; the message names the file (or input) and why."""
 
 
+class TensorDecodeError(ClientError):
+    """A tensor in a response cannot become an array (bad dtype, shape or size).
+
+    Raised by client.tensors.to_numpy; the clients' calls turn it into
+    MalformedResponse, naming the output it was found in.
+    """
+
+
 class RpcFailed(ClientError):
     """The server (or the transport to it) answered a call with a non-OK status.
 

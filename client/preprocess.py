@@ -12,10 +12,10 @@ module because each changes for its own reasons:
    upright pixels, refusing what is no picture (decompression bombs from the header,
    FIFOs and devices, files over MAX_FILE_BYTES, thin strips) and applying the EXIF
    orientation;
-2. MNIST form (client._mnist_form): transparency onto white, the paper's colour
-   estimated locally, ink by colour distance and polarity, printed rulings removed, the
-   digit's own blob cropped, thin strokes given MNIST's weight, scaled into 20x20 and
-   centred by mass in 28x28.
+2. MNIST form (client._mnist_form, finding the ink in client._ink): transparency onto
+   white, the paper's colour estimated locally, ink by colour distance and polarity,
+   printed rulings removed, the digit's own blob cropped, thin strokes given MNIST's
+   weight, scaled into 20x20 and centred by mass in 28x28.
 
 An image that is already an MNIST digit (clean, 28x28, white on black) comes through
 unchanged, and an array of one skips both steps.

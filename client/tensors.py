@@ -1,5 +1,7 @@
 """The client's side of the shared tensor codec (contract.tensors): its own message class,
-its size limit, its error type, and the dtypes the SDK exchanges.
+its size limit, and the dtypes the SDK exchanges. What it raises on a response tensor it
+cannot read, TensorDecodeError, lives with the client's other errors (client.errors)
+and is importable from here too, where it always was.
 
 Requests always go out as `tensor_content` (one copy of the array's little-endian bytes).
 Responses are read from whichever encoding the server chose: TF Serving itself answers
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from client.errors import ClientError
+from client.errors import TensorDecodeError
 from client.protos import tfs_pb2
 from contract import tensors as codec
 
@@ -22,9 +24,14 @@ MAX_TENSOR_BYTES = 1 << 30
 # MNIST tensor is a string.
 _EXCHANGED = frozenset(e for e, (d, _) in codec.CODECS.items() if d.kind in "biuf")
 
-
-class TensorDecodeError(ClientError):
-    """A tensor in a response cannot become an array (bad dtype, shape or size)."""
+__all__ = [
+    "MAX_TENSOR_BYTES",
+    "TensorDecodeError",
+    "dtype_name",
+    "shape_of",
+    "to_numpy",
+    "to_proto",
+]
 
 
 def dtype_name(enum: int) -> str:

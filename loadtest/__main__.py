@@ -12,6 +12,10 @@ prints a summary table and stops the server. Options it does not know go to locu
 as they are (e.g. --scenario batch, --max-p99-ms 100); the exit code is locust's, so
 a crossed threshold fails the command. It trains nothing: with no model, it says how
 to get one.
+
+Starting the local server is a development convenience: it uses testkit.launch, the
+tests' own helper, which ships with the repository but not with the package, so it is
+imported only then, and an installed copy without it says so and asks for --host.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import contextlib
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from loadtest import options, report
@@ -138,9 +142,7 @@ def server(args: argparse.Namespace) -> Iterator[str]:
             f"no model version under {base}: run `make train` (the full recipe) or "
             f"`python -m training --epochs 1 --export-dir {args.model_base_path}` (a quick one)"
         )
-    # The same helper the tests use: a subprocess, ready once it listens, SIGTERM after.
-    from serving.launch import running_server
-
+    running_server = _launcher()
     flags = ["--model_name=mnist", f"--model_base_path={base}", *SERVER_THREADS]
     if not args.no_batching:
         flags += ["--enable_batching", f"--batching_parameters_file={BATCHING_CONFIG}"]
@@ -151,6 +153,22 @@ def server(args: argparse.Namespace) -> Iterator[str]:
             yield running.target
     except AssertionError as exc:  # running_server's way to say the server never came up
         raise ServerFailed(f"the local server did not start:\n{exc}") from None
+
+
+def _launcher() -> Callable[..., contextlib.AbstractContextManager]:
+    """testkit.launch.running_server (a subprocess, ready once it listens, SIGTERM
+    after), or ServerFailed when this copy of the package has no testkit beside it."""
+    try:
+        from testkit.launch import running_server
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("testkit", "testkit.launch"):
+            raise
+        raise ServerFailed(
+            "starting a local server needs the repository's testkit/ (a development "
+            "helper, not installed with the package): run from a checkout of the "
+            "repository, or pass --host host:port of a running server"
+        ) from None
+    return running_server
 
 
 if __name__ == "__main__":

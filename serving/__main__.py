@@ -23,7 +23,7 @@ from training import tflog
 with tflog.quiet_import():  # TensorFlow's start-up log, unless TF_CPP_MIN_LOG_LEVEL is set
     from tensorflow.core.protobuf import config_pb2
 
-    from serving import batching, flags, metrics, rest, warmup
+    from serving import batching, batching_options, flags, metrics, rest, warmup
     from serving import config as config_lib
     from serving import servable as servable_lib
     from serving.manager import Manager, Options
@@ -43,6 +43,17 @@ class StartupError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     args = flags.parse(argv)
+    configure_logging()
+    if args.version:
+        return print_version()
+    try:
+        return asyncio.run(serve(args, prepare(args)))
+    except StartupError as exc:
+        print(f"Failed to start server. Error: {exc}", flush=True)
+        return flags.EXIT_FAILURE
+
+
+def configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s.%(msecs)03d %(levelname).1s serving] %(message)s",
@@ -51,25 +62,24 @@ def main(argv: list[str] | None = None) -> int:
     # TensorFlow's Python logger repeats the loader's progress ("Restoring parameters")
     # at INFO; this server logs each load itself.
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
-    if args.version:
-        import tensorflow as tf
-
-        from serving import __version__
-
-        print(
-            f"TensorFlow ModelServer (local, Python): {__version__}\n"
-            f"TensorFlow Library: {tf.__version__}"
-        )
-        return 0
-    try:
-        return asyncio.run(serve(args, prepare(args)))
-    except StartupError as exc:
-        print(f"Failed to start server. Error: {exc}", flush=True)
-        return flags.EXIT_FAILURE
 
 
-class Prepared:
-    """What the server needs before it listens: configs read, models loaded."""
+def print_version() -> int:
+    """--version, worded as tensorflow_model_server words it."""
+    import tensorflow as tf
+
+    from serving import __version__
+
+    print(
+        f"TensorFlow ModelServer (local, Python): {__version__}\n"
+        f"TensorFlow Library: {tf.__version__}"
+    )
+    return 0
+
+
+class Configs:
+    """What the flags' config files and TensorFlow options say, read before anything
+    loads or listens, so that a bad file stops the start-up at once."""
 
     def __init__(self, args):
         self.model_config = (
@@ -89,9 +99,9 @@ class Prepared:
         self.batching = None
         if args.enable_batching:
             self.batching = (
-                batching.read_batching_parameters(args.batching_parameters_file)
+                batching_options.read_batching_parameters(args.batching_parameters_file)
                 if args.batching_parameters_file
-                else batching.BatchingOptions()
+                else batching_options.BatchingOptions()
             )
 
 
@@ -111,20 +121,34 @@ def session_config(args) -> config_pb2.ConfigProto:
     return config
 
 
-def prepare(args) -> tuple[Prepared, Manager]:
+def prepare(args) -> tuple[Configs, Manager]:
+    """Flags checked, config files read, every model loaded: or StartupError."""
     problem = flags.startup_error(args)
     if problem:
         raise StartupError("INVALID_ARGUMENT", problem)
     for name in args.ignored:
         log.warning("--%s is accepted for compatibility and has no effect here", name)
     try:
-        prepared = Prepared(args)
+        configs = Configs(args)
     except config_lib.ConfigError as exc:
         raise StartupError(exc.code.name, str(exc)) from None
     servable_lib.configure(
-        prepared.session_config, method_name_check=args.enable_signature_method_name_check
+        configs.session_config, method_name_check=args.enable_signature_method_name_check
     )
-    manager = Manager(
+    manager = build_manager(args)
+    try:
+        manager.apply_config(configs.model_config, require_available=False)
+        manager.await_available(max(args.file_system_poll_wait_seconds, 1))
+    except ServingError as exc:
+        raise StartupError(exc.code.name, exc.message) from None
+    if configs.batching is not None:
+        log.info("Batching enabled: %s", configs.batching)
+    return configs, manager
+
+
+def build_manager(args) -> Manager:
+    """The model manager with the loading flags: warm-up, retries, tags, labels."""
+    return Manager(
         Options(
             enable_warmup=args.enable_model_warmup,
             allow_version_labels_for_unavailable_models=(
@@ -138,14 +162,6 @@ def prepare(args) -> tuple[Prepared, Manager]:
             warmup.replay, iterations=max(args.num_request_iterations_for_warmup, 1)
         ),
     )
-    try:
-        manager.apply_config(prepared.model_config, require_available=False)
-        manager.await_available(max(args.file_system_poll_wait_seconds, 1))
-    except ServingError as exc:
-        raise StartupError(exc.code.name, exc.message) from None
-    if prepared.batching is not None:
-        log.info("Batching enabled: %s", prepared.batching)
-    return prepared, manager
 
 
 # Collections of the youngest generation, every this many new container objects (Python's
@@ -172,9 +188,10 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
-async def serve(args, ready: tuple[Prepared, Manager]) -> int:
-    prepared, manager = ready
-    batcher = batching.Batcher(prepared.batching) if prepared.batching is not None else None
+async def serve(args, ready: tuple[Configs, Manager]) -> int:
+    """Listen (gRPC, then REST), poll for new versions, and run until a signal stops it."""
+    configs, manager = ready
+    batcher = batching.Batcher(configs.batching) if configs.batching is not None else None
     executor = ThreadPoolExecutor(args.grpc_max_threads, thread_name_prefix="predict")
     prediction = PredictionService(
         manager,
@@ -183,12 +200,33 @@ async def serve(args, ready: tuple[Prepared, Manager]) -> int:
         as_content=args.enable_serialization_as_tensor_content,
         max_rows=args.max_request_rows,
     )
+    server = await start_grpc(args, configs, manager, prediction)
+    if args.rest_api_port:
+        await start_rest(args, configs, manager, server, prediction)
+    elif configs.monitoring is not None:
+        log.warning(
+            "--monitoring_config_file: metrics are served on the REST port, "
+            "and --rest_api_port is not set"
+        )
+    server.stop_on_signals()
+    settle_garbage_collector()
+    start_polling(args, manager)
+    await server.wait()
+    if batcher is not None:
+        batcher.stop()
+    executor.shutdown(wait=False)
+    return 0
+
+
+async def start_grpc(
+    args, configs: Configs, manager: Manager, prediction: PredictionService
+) -> ModelServer:
     server = ModelServer(
         manager,
         prediction,
         channel_arguments=args.channel_arguments,
         enable_health=args.enable_grpc_healthcheck_service,
-        ssl=prepared.ssl,
+        ssl=configs.ssl,
         max_request_bytes=args.max_request_bytes,
         address=args.listen_address,
     )
@@ -197,31 +235,21 @@ async def serve(args, ready: tuple[Prepared, Manager]) -> int:
         await server.start(args.port, socket_path=args.grpc_socket_path)
     except OSError as exc:
         raise StartupError("UNAVAILABLE", str(exc)) from None
-    if args.rest_api_port:
-        await start_rest(args, prepared, manager, server, prediction)
-    elif prepared.monitoring is not None:
-        log.warning(
-            "--monitoring_config_file: metrics are served on the REST port, "
-            "and --rest_api_port is not set"
-        )
-    server.stop_on_signals()
-    settle_garbage_collector()
+    return server
+
+
+def start_polling(args, manager: Manager) -> None:
+    """Base paths, and the config file when there is one, on the flags' intervals."""
+    config_file = args.model_config_file
     manager.start_polling(
         args.file_system_poll_wait_seconds,
-        args.model_config_file_poll_wait_seconds if args.model_config_file else 0,
-        (lambda: config_lib.read_model_config(args.model_config_file))
-        if args.model_config_file
-        else None,
+        args.model_config_file_poll_wait_seconds if config_file else 0,
+        (lambda: config_lib.read_model_config(config_file)) if config_file else None,
     )
-    await server.wait()
-    if batcher is not None:
-        batcher.stop()
-    executor.shutdown(wait=False)
-    return 0
 
 
 async def start_rest(
-    args, prepared: Prepared, manager: Manager, server: ModelServer, prediction
+    args, configs: Configs, manager: Manager, server: ModelServer, prediction: PredictionService
 ) -> None:
     if args.rest_api_port == args.port:  # TF Serving's wording; it carries on
         log.error(
@@ -240,17 +268,7 @@ async def start_rest(
             model, api, "REST", code, seconds
         ),
     )
-    prometheus = prepared.monitoring.prometheus_config if prepared.monitoring else None
-    if prometheus is not None and prometheus.enable:
-        path = prometheus.path or metrics.DEFAULT_PATH
-
-        async def expose(request):
-            return web.Response(
-                body=metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE}
-            )
-
-        app.router.add_get(path, expose)
-        log.info("Prometheus metrics at http://localhost:%d%s", args.rest_api_port, path)
+    add_metrics_route(app, configs, args.rest_api_port)
     try:
         runner = await rest.start(
             app,
@@ -262,7 +280,7 @@ async def start_rest(
     except OSError as exc:
         log.error("Failed to start HTTP Server at localhost:%d: %s", args.rest_api_port, exc)
         return
-    if prepared.ssl is not None:  # as in TF Serving, whose HTTP server has no TLS
+    if configs.ssl is not None:  # as in TF Serving, whose HTTP server has no TLS
         log.warning(
             "--ssl_config_file secures gRPC only: the REST API on port %d is plaintext "
             "HTTP (put a TLS-terminating proxy in front of it, or bind it to a private "
@@ -270,6 +288,22 @@ async def start_rest(
             args.rest_api_port,
         )
     server.also_stop.append(lambda: rest.stop(runner))
+
+
+def add_metrics_route(app: web.Application, configs: Configs, port: int) -> None:
+    """Prometheus's scrape path on the REST port, when the monitoring config enables it."""
+    prometheus = configs.monitoring.prometheus_config if configs.monitoring else None
+    if prometheus is None or not prometheus.enable:
+        return
+    path = prometheus.path or metrics.DEFAULT_PATH
+
+    async def expose(request: web.Request) -> web.Response:
+        return web.Response(
+            body=metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE}
+        )
+
+    app.router.add_get(path, expose)
+    log.info("Prometheus metrics at http://localhost:%d%s", port, path)
 
 
 if __name__ == "__main__":

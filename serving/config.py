@@ -1,4 +1,5 @@
-"""TF Serving's config files, read with TF Serving's own protos and text format."""
+"""TF Serving's config files, read with TF Serving's own protos and text format, and
+what a model config may say."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import grpc
 from google.protobuf import message, text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.errors import ServingError, invalid
 from serving.protos import server_configs_pb2
 
 log = logging.getLogger("serving")
@@ -57,6 +59,42 @@ def single_model(name: str, base_path: str) -> model_server_config_pb2.ModelServ
     config = model_server_config_pb2.ModelServerConfig()
     config.model_config_list.config.add(name=name, base_path=base_path, model_platform="tensorflow")
     return config
+
+
+def model_configs(
+    config: model_server_config_pb2.ModelServerConfig,
+) -> dict[str, model_server_config_pb2.ModelConfig]:
+    """The models a config lists, by name, once it is known to be one TF Serving accepts
+    (a model list, each model named once, on the tensorflow platform, at an absolute
+    base path); the first thing wrong is raised with TF Serving's status and words."""
+    kind = config.WhichOneof("config")
+    if kind == "custom_model_config":
+        raise ServingError(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "Cannot transition to requested config. It is only legal to transition "
+            "from one ModelConfigList to another.",
+        )
+    configs: dict[str, model_server_config_pb2.ModelConfig] = {}
+    for model_config in config.model_config_list.config:
+        name = model_config.name
+        if name in configs:
+            raise invalid(f"Illegal to list model {name} multiple times in config list")
+        if not model_config.model_platform:
+            raise invalid(
+                "Illegal setting neither ModelServerConfig::model_type (deprecated) "
+                "nor ModelServerConfig::model_platform."
+            )
+        if model_config.model_platform != "tensorflow":
+            raise invalid(
+                f"Model {name} requests unsupported platform {model_config.model_platform}"
+            )
+        if not Path(model_config.base_path).is_absolute():
+            raise invalid(
+                f"Expected model {name} to have an absolute path or URI; "
+                f"got base_path()={model_config.base_path}"
+            )
+        configs[name] = model_config
+    return configs
 
 
 def read_ssl_config(path: str | Path) -> server_configs_pb2.SSLConfig:

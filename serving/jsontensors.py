@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
+from contract.tensors import tensor_size_problem
 from serving.errors import ServingError, invalid
-from serving.limits import tensor_size_problem
 
 MAX_RANK = 64  # numpy's limit
 

@@ -5,6 +5,11 @@ never take that lock: they read an immutable snapshot of what is AVAILABLE, whic
 replaced whole after each change. A request that resolved version N keeps a reference
 to it, so N finishes that request even if it is unloaded meanwhile; and a version is
 unloaded only once a version the policy wants is AVAILABLE (availability preserving).
+
+This module holds the lock and the transitions; what they are decided from (what a
+base path holds, what the version policy wants, how a failed load is worded) is
+serving.model_versions, and the thread that polls on TF Serving's intervals is
+serving.poller.
 """
 
 from __future__ import annotations
@@ -13,25 +18,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 import grpc
-from google.protobuf import message as pb_message
 from tensorflow_serving.apis import model_pb2
-from tensorflow_serving.config import file_system_storage_path_source_pb2, model_server_config_pb2
+from tensorflow_serving.config import model_server_config_pb2
 
 from contract.states import State
-from serving import metrics
-from serving.servable import Servable, ServingError, invalid, status_error
-from serving.version_dirs import version_dirs
+from serving import metrics, model_versions, poller
+from serving.config import model_configs
+from serving.model_versions import Model, Version
+from serving.servable import Servable, ServingError, invalid
 
 log = logging.getLogger("serving")
-
-VersionPolicy = (
-    file_system_storage_path_source_pb2.FileSystemStoragePathSourceConfig.ServableVersionPolicy
-)
 
 
 @dataclass(frozen=True)
@@ -41,34 +42,6 @@ class Options:
     max_num_load_retries: int = 5
     load_retry_interval_s: float = 60.0
     saved_model_tags: tuple[str, ...] = ("serve",)
-
-
-@dataclass
-class Version:
-    number: int
-    path: Path
-    state: State = State.START
-    servable: Servable | None = None
-    error: ServingError | None = None
-    failed_attempts: int = 0
-    retry_at: float = 0.0
-    # The directory loaded (inode, mtime): another one means the version was republished.
-    identity: tuple[int, int] | None = None
-
-
-@dataclass
-class Model:
-    config: model_server_config_pb2.ModelConfig
-    versions: dict[int, Version] = field(default_factory=dict)
-    missing_base_path_logged: bool = False
-    no_versions_logged: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    def labels(self) -> dict[str, int]:
-        return dict(self.config.version_labels)
 
 
 @dataclass(frozen=True)
@@ -92,6 +65,7 @@ class Manager:
         self._applied_config: model_server_config_pb2.ModelServerConfig | None = None
         # Called after every change of what is served (the health service listens).
         self.listeners: list[Callable[[], None]] = []
+        self._stop = threading.Event()  # ends the background poll (start_polling)
 
     # ---- requests (lock-free) ------------------------------------------------------
 
@@ -171,7 +145,7 @@ class Manager:
             )
             return False
         with self._lock:
-            configs = _validate(config)
+            configs = model_configs(config)
             self._check_labels(configs)
             for name in [n for n in self._models if n not in configs]:
                 model = self._models.pop(name)
@@ -200,7 +174,7 @@ class Manager:
                 if not any(v.state == State.AVAILABLE for v in m.versions.values())
             ]
             if failed and require_available:
-                raise _unavailable(failed)
+                raise model_versions.unavailable(failed)
         return True
 
     def await_available(self, poll_interval_s: float = 1.0) -> None:
@@ -225,7 +199,7 @@ class Manager:
                     ]
                     (failed if exhausted else waiting).append(model)
                 if failed:
-                    raise _unavailable(failed)
+                    raise model_versions.unavailable(failed)
                 if not waiting:
                     return
                 retries = [
@@ -270,9 +244,9 @@ class Manager:
             self._publish()
 
     def _reconcile(self, model: Model) -> None:
-        on_disk = self._scan(model)
-        _renew_republished(model, on_disk)
-        aspired = _aspired(model.config.model_version_policy, on_disk)
+        on_disk = model_versions.scan(model)
+        model_versions.renew_republished(model, on_disk)
+        aspired = model_versions.aspired(model.config.model_version_policy, on_disk)
         now = time.monotonic()
         for number in sorted(aspired, reverse=True):
             version = model.versions.get(number)
@@ -307,28 +281,8 @@ class Manager:
             version.failed_attempts <= self.options.max_num_load_retries and now >= version.retry_at
         )
 
-    def _scan(self, model: Model) -> dict[int, Path] | None:
-        base = Path(model.config.base_path)
-        try:
-            found = version_dirs(base)
-        except OSError as exc:
-            if not model.missing_base_path_logged:
-                log.warning("Model %s: cannot read base path %s: %s", model.name, base, exc)
-                model.missing_base_path_logged = True
-            return None
-        model.missing_base_path_logged = False
-        if not found and not model.no_versions_logged:
-            log.warning(
-                "No versions of servable %s found under base path %s. Did you forget to "
-                "name your leaf directory as a number (eg. '/1/')?",
-                model.name,
-                base,
-            )
-        model.no_versions_logged = not found
-        return found
-
     def _load(self, model: Model, number: int, path: Path, previous: Version | None) -> None:
-        version = Version(number, path, State.LOADING, identity=_identity(path))
+        version = Version(number, path, State.LOADING, identity=model_versions.identity(path))
         if previous is not None:
             version.failed_attempts = previous.failed_attempts
         model.versions[number] = version
@@ -348,7 +302,7 @@ class Manager:
                     self._warmup(servable)
         except Exception as exc:  # a bad SavedModel must never take the server down
             version.state = State.END
-            version.error = _load_error(exc, path)
+            version.error = model_versions.load_error(exc, path)
             version.failed_attempts += 1
             version.retry_at = time.monotonic() + self.options.load_retry_interval_s
             log.error(
@@ -398,30 +352,13 @@ class Manager:
         read_config: Callable[[], model_server_config_pb2.ModelServerConfig] | None = None,
     ) -> threading.Thread | None:
         """Poll base paths (and the config file) until stop(); TF Serving's intervals."""
-        if file_system_poll_wait_seconds <= 0 and (
-            config_poll_wait_seconds <= 0 or not read_config
-        ):
-            return None
-        self._stop = threading.Event()
-
-        def loop() -> None:
-            next_fs = time.monotonic() + file_system_poll_wait_seconds
-            next_config = time.monotonic() + config_poll_wait_seconds
-            while not self._stop.wait(0.2):
-                now = time.monotonic()
-                if read_config and config_poll_wait_seconds > 0 and now >= next_config:
-                    next_config = now + config_poll_wait_seconds
-                    self.reload_config(read_config)
-                if file_system_poll_wait_seconds > 0 and now >= next_fs:
-                    next_fs = now + file_system_poll_wait_seconds
-                    try:
-                        self.poll()
-                    except Exception:
-                        log.exception("file system poll failed")
-
-        thread = threading.Thread(target=loop, name="model-poller", daemon=True)
-        thread.start()
-        return thread
+        return poller.start(
+            self._stop,
+            self.poll,
+            file_system_poll_wait_seconds,
+            (lambda: self.reload_config(read_config)) if read_config else None,
+            config_poll_wait_seconds,
+        )
 
     def reload_config(
         self, read_config: Callable[[], model_server_config_pb2.ModelServerConfig]
@@ -451,118 +388,9 @@ class Manager:
             )
 
     def stop(self) -> None:
-        if getattr(self, "_stop", None) is not None:
-            self._stop.set()
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    """What tells one copy of a version directory from another: a directory deleted
-    and copied again has a new inode or, if the inode is reused, a new mtime."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_ino, stat.st_mtime_ns
-
-
-def _renew_republished(model: Model, on_disk: dict[int, Path] | None) -> None:
-    """Give a failed version a fresh start once it is republished.
-
-    TF Serving forgets a version whose load failed when the file system stops showing
-    it, so a version deleted and copied again is loaded afresh, its retries renewed.
-    A copy replaced between two polls counts too (its directory is another one);
-    otherwise a version whose retries ran out is not loaded again.
-    """
-    if on_disk is None:
-        return  # base path unreadable: nothing is known to be gone
-    for version in model.versions.values():
-        if version.state != State.END or version.error is None:
-            continue
-        path = on_disk.get(version.number)
-        if path is None or _identity(path) != version.identity:
-            version.failed_attempts = 0
-            version.retry_at = 0.0
+        """End the background poll, if one runs; a manager stopped stays stopped."""
+        self._stop.set()
 
 
 def _not_found(request: str) -> ServingError:
     return ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: {request}")
-
-
-def _aspired(policy: VersionPolicy, on_disk: dict[int, Path] | None) -> set[int]:
-    if not on_disk:
-        return set()
-    kind = policy.WhichOneof("policy_choice")
-    if kind == "all":
-        return set(on_disk)
-    if kind == "specific":
-        return set(policy.specific.versions) & set(on_disk)
-    count = policy.latest.num_versions if kind == "latest" and policy.latest.num_versions else 1
-    return set(sorted(on_disk)[-count:])
-
-
-def _validate(
-    config: model_server_config_pb2.ModelServerConfig,
-) -> dict[str, model_server_config_pb2.ModelConfig]:
-    kind = config.WhichOneof("config")
-    if kind == "custom_model_config":
-        raise ServingError(
-            grpc.StatusCode.FAILED_PRECONDITION,
-            "Cannot transition to requested config. It is only legal to transition "
-            "from one ModelConfigList to another.",
-        )
-    configs: dict[str, model_server_config_pb2.ModelConfig] = {}
-    for model_config in config.model_config_list.config:
-        name = model_config.name
-        if name in configs:
-            raise invalid(f"Illegal to list model {name} multiple times in config list")
-        if not model_config.model_platform:
-            raise invalid(
-                "Illegal setting neither ModelServerConfig::model_type (deprecated) "
-                "nor ModelServerConfig::model_platform."
-            )
-        if model_config.model_platform != "tensorflow":
-            raise invalid(
-                f"Model {name} requests unsupported platform {model_config.model_platform}"
-            )
-        if not Path(model_config.base_path).is_absolute():
-            raise invalid(
-                f"Expected model {name} to have an absolute path or URI; "
-                f"got base_path()={model_config.base_path}"
-            )
-        configs[name] = model_config
-    return configs
-
-
-def _load_error(exc: Exception, path: Path) -> ServingError:
-    import tensorflow as tf
-
-    if isinstance(exc, ServingError):
-        return exc
-    if isinstance(exc, tf.errors.OpError):
-        return status_error(exc)
-    if isinstance(exc, FileNotFoundError):
-        return ServingError(grpc.StatusCode.NOT_FOUND, str(exc))
-    if isinstance(exc, pb_message.DecodeError):
-        return ServingError(grpc.StatusCode.DATA_LOSS, f"Can't parse {path}/saved_model.pb: {exc}")
-    return ServingError(grpc.StatusCode.UNKNOWN, f"{type(exc).__name__}: {exc}")
-
-
-def _unavailable(models: list[Model]) -> ServingError:
-    """TF Serving's start-up/reload failure, listing each model's newest version and
-    the error it failed with: {{name: m version: 3} due to error: NOT_FOUND: ...}."""
-    details = ""
-    for model in models:
-        versions = sorted(model.versions.values(), key=lambda v: v.number)
-        if not versions:
-            details += f"{{{{name: {model.name}}} (no versions under {model.config.base_path})}}, "
-            continue
-        version = next((v for v in reversed(versions) if v.error is not None), versions[-1])
-        reason = (
-            f" due to error: {version.error.code.name}: {version.error.message}"
-            if version.error is not None
-            else ""
-        )
-        details += f"{{{{name: {model.name} version: {version.number}}}{reason}}}, "
-    return ServingError(
-        grpc.StatusCode.UNKNOWN, f"{len(models)} model(s) did not become available: {{{details}}}"
-    )

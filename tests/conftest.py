@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.launch import ROOT, RunningServer, free_port, python_env, running_server
+from testkit.launch import ROOT, RunningServer, free_port, python_env, running_server
 
 __all__ = ["ROOT", "RunningServer", "free_port", "python_env", "running_server"]
 

@@ -51,7 +51,7 @@ from benchmarks.serving import (
     run_server_matrix,
     sample_images,
 )
-from serving.launch import terminate
+from testkit.launch import terminate
 
 HERE = Path(__file__).resolve().parent
 MLSERVER = "mlserver==1.7.1"  # the latest 1.7.x on PyPI
@@ -121,7 +121,7 @@ def model_settings(version_dir: Path, max_batch_time: float) -> dict:
 
 
 def distinct_free_ports(count: int) -> list[int]:
-    from serving.launch import free_port
+    from testkit.launch import free_port
 
     ports: set[int] = set()
     while len(ports) < count:
@@ -142,7 +142,7 @@ def running_mlserver(python: Path, settings: dict, model: dict) -> Iterator[tupl
     (work / MODEL_NAME).mkdir()
     (work / MODEL_NAME / "model-settings.json").write_text(json.dumps(model, indent=2))
     env = dict(os.environ, PYTHONPATH=str(HERE), PYTHONUNBUFFERED="1")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # as serving.launch gives our server
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # as testkit.launch gives our server
     log_path = work / "mlserver.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from benchmarks.client_accuracy import PhotoScores, score_mnist, score_photos, server_scorer
-from tests.client import handwriting, photos
+from testkit import handwriting, photos
 
 PHOTOS = 10 * len(photos.KINDS)
 HANDWRITING = 2 * len(handwriting.KINDS)  # a slice of the evaluation set: 2 of each kind

@@ -10,6 +10,7 @@ import socket
 import pytest
 
 from client import _cli as cli
+from client import _cli_args as cli_args
 from client._results import Prediction
 from tests.client.fake_server import Script, fake_server
 
@@ -71,10 +72,10 @@ def test_status_can_wait_for_the_model(capsys):
 
 
 def test_server_defaults_to_the_environment_variable(monkeypatch):
-    monkeypatch.setenv(cli.SERVER_ENV, "models.example:9000")
+    monkeypatch.setenv(cli_args.SERVER_ENV, "models.example:9000")
     args = cli.build_parser().parse_args(["status"])
     assert args.server == "models.example:9000"
-    monkeypatch.delenv(cli.SERVER_ENV)
+    monkeypatch.delenv(cli_args.SERVER_ENV)
     assert cli.build_parser().parse_args(["status"]).server == "localhost:8500"
 
 
@@ -326,3 +327,46 @@ def test_each_file_is_decoded_once_even_for_the_contact_sheet(tmp_path, monkeypa
         assert cli.main(argv) == cli.EXIT_OK
     assert len(opened) == 3 and len(turned) == 3
     assert script.batch_sizes == [3]
+
+
+def test_a_fault_reading_one_file_is_that_file_s_line(tmp_path, monkeypatch, capsys):
+    """A bug met while reading one picture is reported on its line, as an error, and
+    the other files still run: the SDK's predict_batches reports it, the CLI words it."""
+    from client import _batches
+    from tests.client.test_preprocess import digit, encode, page
+
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.png").write_bytes(encode(page(digit(0))))
+    real_prepare = _batches.prepare
+
+    def prepare(image, *, name):
+        if name.endswith("b.png"):
+            raise RuntimeError("a bug")
+        return real_prepare(image, name=name)
+
+    monkeypatch.setattr(_batches, "prepare", prepare)
+    with fake_server(Script()) as (target, script):
+        code = cli.main(["predict", str(tmp_path), "--server", target, "--batch-size", "2"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == cli.EXIT_FAILED
+    assert (
+        out[1]
+        == f"{tmp_path / 'b.png'}: error: {tmp_path / 'b.png'}: unexpected RuntimeError: a bug"
+    )
+    assert "error" not in out[0] and "error" not in out[2]
+    assert script.batch_sizes == [1, 1]
+
+
+def test_entries_that_are_only_errors_keep_their_place_in_the_output(tmp_path, capsys):
+    from tests.client.test_preprocess import digit, encode, page
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a.png").write_bytes(encode(page(digit(0))))
+    (tmp_path / "b.png").write_bytes(encode(page(digit(1))))
+    argv = [str(tmp_path / "empty"), str(tmp_path / "a.png"), str(tmp_path / "empty")]
+    with fake_server(Script()) as (target, _):
+        code = cli.main(["predict", *argv, str(tmp_path / "b.png"), "--server", target])
+    out = capsys.readouterr().out.splitlines()
+    assert code == cli.EXIT_FAILED
+    assert [line.split(": ")[0] for line in out] == [*argv, str(tmp_path / "b.png")]
+    assert [("no image files" in line) for line in out] == [True, False, True, False]

@@ -19,11 +19,13 @@ from client import (
     Client,
     ClientError,
     DeadlineExceeded,
+    ImageError,
     InvalidInput,
     MalformedResponse,
     RetryPolicy,
     ServerError,
     Unavailable,
+    UsageError,
 )
 from client.preprocess import preprocess
 from tests.client.fake_server import Script, fake_digit, fake_server
@@ -63,6 +65,65 @@ def test_predict_many_preprocesses_each_image_in_order():
     expected = [fake_digit(preprocess(image)) for image in images]
     assert [p.digit for p in predictions] == expected
     assert single.digit == expected[3]
+
+
+def test_predict_many_stops_at_an_unusable_image_before_its_batch_is_sent():
+    images = [digit(0), digit(1), b"not a picture", digit(3)]
+    with (
+        fake_server() as (target, script),
+        Client(target) as client,
+        pytest.raises(ImageError, match=r"images\[2\] <13 bytes>"),
+    ):
+        client.predict_many(images, batch_size=2)
+    assert script.batch_sizes == [2]  # the first batch went; the one holding it did not
+
+
+def test_predict_batches_yields_each_batch_and_fails_images_one_by_one():
+    from tests.client.test_preprocess import encode, page
+
+    images = [encode(page(digit(i))) for i in range(3)] + [b"not a picture", digit(4)]
+    names = [f"photo-{i}" for i in range(5)]
+    kept = []
+
+    def keep_picture(index, picture):
+        kept.append(index)
+        return picture.size
+
+    with fake_server() as (target, script), Client(target) as client:
+        batches = client.predict_batches(
+            images, batch_size=2, names=names, keep_picture=keep_picture
+        )
+        first = next(batches)
+        assert script.batch_sizes == [2]  # answered before the next batch is prepared
+        rest = list(batches)
+    assert [len(b) for b in [first, *rest]] == [2, 2, 1]
+    results = [result for b in [first, *rest] for result in b]
+    assert [r.index for r in results] == [0, 1, 2, 3, 4]
+    assert [r.name for r in results] == names
+    assert script.batch_sizes == [2, 1, 1]  # the unusable image is not sent
+    bad = results[3]
+    assert bad.prediction is None and bad.digit is None
+    assert isinstance(bad.error, ImageError) and str(bad.error).startswith("photo-3: ")
+    for result in results[:3] + results[4:]:
+        assert result.error is None
+        assert result.prediction.digit == fake_digit(preprocess(images[result.index]))
+        assert result.digit.shape == (28, 28)
+    assert kept == [0, 1, 2]  # decoded pictures only: an array has none
+    assert [r.picture for r in results[:3]] == [page(digit(0)).size] * 3
+
+
+def test_predict_batches_checks_its_arguments_at_once_and_raises_failed_calls():
+    with Client(f"127.0.0.1:{closed_port()}", retries=0, timeout=2) as client:
+        with pytest.raises(TypeError, match="use predict"):
+            client.predict_batches("digit.png")  # before any iteration
+        with pytest.raises(ValueError, match="batch_size"):
+            client.predict_batches([digit(0)], batch_size=0)
+        with pytest.raises(UsageError, match="names ran out at image 1"):
+            list(client.predict_batches([digit(0), digit(1)], names=["a"]))
+        with pytest.raises(UsageError, match="more names than images"):
+            list(client.predict_batches([digit(0)], names=["a", "b"]))
+        with pytest.raises(Unavailable):
+            list(client.predict_batches([digit(0)]))
 
 
 def test_retries_unavailable_then_succeeds():
@@ -290,6 +351,25 @@ def test_async_predict_many_and_predict():
     expected = [fake_digit(preprocess(image)) for image in images]
     assert [p.digit for p in many] == expected and one.digit == expected[4]
     assert status.available == (1,) and "serving_default" in meta.signatures
+
+
+def test_async_predict_batches_yields_results_with_their_failures():
+    images = [digit(0), b"not a picture", digit(2)]
+
+    async def run(target):
+        async with AsyncClient(target) as client:
+            return [batch async for batch in client.predict_batches(images, batch_size=2)]
+
+    with fake_server() as (target, script):
+        batches = asyncio.run(run(target))
+    assert [[r.index for r in b] for b in batches] == [[0, 1], [2]]
+    assert script.batch_sizes == [1, 1]
+    results = [r for b in batches for r in b]
+    assert isinstance(results[1].error, ImageError) and results[1].prediction is None
+    assert [r.prediction.digit for r in (results[0], results[2])] == [
+        fake_digit(preprocess(images[0])),
+        fake_digit(preprocess(images[2])),
+    ]
 
 
 def test_async_retries_only_unavailable_and_times_out():

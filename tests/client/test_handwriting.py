@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 from PIL import Image, ImageOps
 
-from tests.client import handwriting, photos
+from testkit import handwriting, photos
 
 
 def test_the_same_split_and_index_give_the_same_photo():

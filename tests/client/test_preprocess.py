@@ -19,7 +19,7 @@ from PIL import Image, ImageFile
 from client import _images, _mnist_form
 from client.errors import ImageError
 from client.preprocess import BOX, CENTRE, SIZE, load_image, preprocess
-from tests.client import handwriting, photos
+from testkit import handwriting, photos
 from tests.conftest import ROOT
 from training import data
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from client import tensors
+from client.errors import ClientError, TensorDecodeError
 from client.protos import tfs_pb2
 
 
@@ -73,8 +74,13 @@ def test_a_short_typed_field_repeats_its_last_value_as_the_server_does():
     ],
 )
 def test_malformed_tensors_are_refused(proto, message):
-    with pytest.raises(tensors.TensorDecodeError, match=message):
+    with pytest.raises(TensorDecodeError, match=message):
         tensors.to_numpy(proto)
+
+
+def test_the_decode_error_is_a_client_error_importable_from_both_modules():
+    assert issubclass(TensorDecodeError, ClientError)
+    assert tensors.TensorDecodeError is TensorDecodeError
 
 
 def test_unsupported_numpy_dtype():

@@ -148,3 +148,13 @@ def test_driver_without_a_model_says_how_to_get_one(tmp_path, capsys):
     code = driver.main(["--model-base-path", str(tmp_path / "empty"), "--out", str(tmp_path / "r")])
     assert code == 2
     assert "no model version under" in capsys.readouterr().err
+
+
+def test_driver_without_testkit_asks_for_a_host(tmp_path, monkeypatch, capsys):
+    """An installed copy has no testkit (it is not shipped): starting a local server
+    then fails with what to do, not an ImportError's traceback."""
+    (tmp_path / "mnist" / "1").mkdir(parents=True)
+    monkeypatch.setitem(sys.modules, "testkit.launch", None)  # importing it now fails
+    argv = ["--model-base-path", str(tmp_path / "mnist"), "--out", str(tmp_path / "r")]
+    assert driver.main(argv) == 2
+    assert "pass --host host:port" in capsys.readouterr().err

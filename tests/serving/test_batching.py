@@ -10,7 +10,7 @@ import grpc
 import numpy as np
 import pytest
 
-from serving import batching
+from serving import batching, batching_options
 from serving.config import ConfigError
 from serving.servable import ServingError
 
@@ -38,7 +38,7 @@ SIGNATURE = SimpleNamespace(name="serving_default", inputs={"x": None})
 
 
 def make(**options) -> batching.Batcher:
-    return batching.Batcher(batching.BatchingOptions(**options))
+    return batching.Batcher(batching_options.BatchingOptions(**options))
 
 
 def rows(start: int, count: int) -> dict[str, np.ndarray]:
@@ -153,7 +153,7 @@ def test_parameters_file_in_tf_serving_format(tmp_path):
         "num_batch_threads { value: 2 }\nmax_enqueued_batches { value: 4 }\n"
         "allowed_batch_sizes: 32\nallowed_batch_sizes: 128\n"
     )
-    options = batching.read_batching_parameters(path)
+    options = batching_options.read_batching_parameters(path)
     assert (options.max_batch_size, options.batch_timeout_micros, options.num_batch_threads) == (
         128,
         500,
@@ -176,7 +176,7 @@ def test_bad_parameters_files_name_the_file(tmp_path, text, message):
     path = tmp_path / "bad.config"
     path.write_text(text)
     with pytest.raises(ConfigError, match=message) as info:
-        batching.read_batching_parameters(path)
+        batching_options.read_batching_parameters(path)
     assert str(path) in str(info.value)
 
 

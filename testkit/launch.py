@@ -1,4 +1,4 @@
-"""Running `python -m serving` as a subprocess: for tests, benchmarks and load tests.
+"""Running `python -m serving` as a subprocess: for tests, benchmarks and `make loadtest`.
 
 It waits until the server logs that it listens (the server listens only once its
 models have loaded), and always stops it with SIGTERM, as an orchestrator would.

@@ -9,14 +9,16 @@ can be measured against the model's accuracy on the clean digit itself.
 
 A renderer takes a *glyph*: anything that gives the digit's ink coverage at a requested
 size. An MNIST test digit is one (its 28x28 field enlarged), and so is a digit drawn by
-`tests/client/handwriting.py`'s pen trajectories at full photo resolution. The project's
+`testkit/handwriting.py`'s pen trajectories at full photo resolution. The project's
 photo set (`photo_set`, the first seven kinds) is made from MNIST test digits; the
 notebook kinds serve the handwriting set.
 
 The same (seed, index) always gives the same bytes on one Pillow version, so results
-are reproducible; nothing here is random at import time.
+are reproducible; nothing here is random at import time. It is one module, longer than
+most, because it is one catalogue: each kind is a dozen lines over the shared Scene,
+and a kind is read and changed beside the others it must stay unlike.
 
-    python -m tests.client.photos --samples data/samples   # rewrite the demo images
+    python -m testkit.photos --samples data/samples   # rewrite the demo images
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from PIL import Image, ImageFilter
 from training import data
 
 KINDS = ("canvas", "paper", "colour", "transparent", "jpeg", "exif", "chalkboard")
-# Kinds of page that only the handwriting set uses (tests/client/handwriting.py).
+# Kinds of page that only the handwriting set uses (testkit/handwriting.py).
 NOTEBOOK_KINDS = ("plain", "ruled", "squared", "pencil", "pencil-ruled", "pencil-squared")
 # EXIF Orientation tag -> how the stored pixels are turned from upright; the viewer
 # (ImageOps.exif_transpose) applies the inverse.
@@ -421,7 +423,7 @@ def write_samples(directory: Path, *, seed: int = 7) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.client.photos", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m testkit.photos", description=__doc__)
     parser.add_argument("--samples", type=Path, help="write the ten demo samples here")
     parser.add_argument("--out", type=Path, help="write the whole set of --count here")
     parser.add_argument("--count", type=int, default=70)

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from tests.client import photos
-from tests.client.photos import Photo
+from testkit import photos
+from testkit.photos import Photo
 
 Point = tuple[float, float]
 # A stroke is one pen-down movement, given as runs of control points: the pen follows a
@@ -364,7 +364,7 @@ def mnist_like(digit: Handwritten, *, seed: int = 0) -> np.ndarray:
 
 
 # The handwriting set's kinds of photo: an exercise book's pages in pen and in pencil,
-# a drawing app's export, and chalk on a board (renderers in tests/client/photos.py).
+# a drawing app's export, and chalk on a board (renderers in testkit/photos.py).
 KINDS = (*photos.NOTEBOOK_KINDS, "tablet", "chalkboard")
 
 
