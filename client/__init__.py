@@ -14,7 +14,7 @@ of handwritten digits work, not only 28x28 crops. Everything raised on purpose i
 """
 
 from client._aio import AsyncClient
-from client._channel import RetryPolicy, TLSConfig
+from client._channel import RetryPolicy, TLSConfig, resolve_target
 from client._results import (
     MIN_CONFIDENCE,
     ImageResult,
@@ -64,4 +64,5 @@ __all__ = [
     "UsageError",
     "UsageTypeError",
     "VersionStatus",
+    "resolve_target",
 ]

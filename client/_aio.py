@@ -32,8 +32,12 @@ class AsyncClient(core.BaseClient):
         async with AsyncClient("localhost:8500") as client:
             predictions = await client.predict_many(paths)
 
-    The channel is opened on first use, inside the running event loop.
+    The channel is opened on first use, inside the running event loop. `interceptors`
+    are grpc.aio's (grpc.aio.UnaryUnaryClientInterceptor and its kin).
     """
+
+    _INTERCEPTOR_TYPES = (grpc.aio.ClientInterceptor,)
+    _INTERCEPTOR_KIND = "grpc.aio.UnaryUnaryClientInterceptor (or another grpc.aio one)"
 
     def _open(self) -> None:  # the channel itself waits for the first call, in its loop
         self._channel: grpc.aio.Channel | None = None
@@ -61,10 +65,18 @@ class AsyncClient(core.BaseClient):
     def _closed(self) -> bool:
         return self._is_closed
 
-    async def predict(self, image: ImageInput, *, timeout: float | None = None) -> Prediction:
+    async def predict(
+        self,
+        image: ImageInput,
+        *,
+        timeout: float | None = None,
+        version: int | None = None,
+        version_label: str | None = None,
+    ) -> Prediction:
         """Preprocess one image (path, bytes, file, PIL image or array) and classify it."""
+        chosen = self._config.choose(version, version_label)
         digit = await asyncio.to_thread(preprocess, image)
-        return (await self._predict_batch(core.digits_batch([digit]), timeout))[0]
+        return (await self._predict_batch(core.digits_batch([digit]), timeout, chosen))[0]
 
     async def predict_many(
         self,
@@ -72,6 +84,8 @@ class AsyncClient(core.BaseClient):
         *,
         batch_size: int = core.DEFAULT_BATCH_SIZE,
         timeout: float | None = None,
+        version: int | None = None,
+        version_label: str | None = None,
     ) -> list[Prediction]:
         """Classify many images, `batch_size` per Predict call; results in input order.
 
@@ -79,11 +93,13 @@ class AsyncClient(core.BaseClient):
         to each Predict call. An image that cannot be used raises ImageError naming it
         before anything is sent.
         """
+        chosen = self._config.choose(version, version_label)
         prepared = batching.prepared_batches(images, batch_size)
         batches = await asyncio.to_thread(list, prepared)
         for batch in batches:
             batching.raise_first_error(batch)  # so every batch has its digits to send
-        return await self._predict_batches([batching.to_send(b) for b in batches], timeout)
+        digits = [batching.to_send(b) for b in batches]
+        return await self._predict_batches(digits, timeout, chosen)
 
     def predict_batches(
         self,
@@ -93,13 +109,16 @@ class AsyncClient(core.BaseClient):
         timeout: float | None = None,
         names: Iterable[str] | None = None,
         keep_picture: batching.KeepPicture | None = None,
+        version: int | None = None,
+        version_label: str | None = None,
     ) -> AsyncIterator[list[ImageResult]]:
         """Client.predict_batches, for `async for`: each batch is prepared in a worker
         thread and sent once the one before it is answered."""
+        chosen = self._config.choose(version, version_label)
         prepared = batching.prepared_batches(
             images, batch_size, names=names, keep_picture=keep_picture
         )
-        return self._answered(prepared, timeout)
+        return self._answered(prepared, timeout, chosen)
 
     async def predict_tensor(
         self,
@@ -107,25 +126,29 @@ class AsyncClient(core.BaseClient):
         *,
         batch_size: int = core.DEFAULT_BATCH_SIZE,
         timeout: float | None = None,
+        version: int | None = None,
+        version_label: str | None = None,
     ) -> list[Prediction]:
         """Classify already MNIST-format images: (n, 28, 28) floats in [0, 1]."""
         core.check_batch_size(batch_size)
-        return await self._predict_batches(core.chunks(core.as_batch(images), batch_size), timeout)
+        chosen = self._config.choose(version, version_label)
+        chunks = core.chunks(core.as_batch(images), batch_size)
+        return await self._predict_batches(chunks, timeout, chosen)
 
     async def metadata(self, *, timeout: float | None = None) -> ModelMetadata:
         """The model's signatures: input and output names, dtypes and shapes."""
-        request = rpc.metadata_request(self._settings.spec(signature=False))
+        request = rpc.metadata_request(self._config.spec(signature=False))
         return rpc.metadata(await self._call(rpc.GET_MODEL_METADATA, request, timeout))
 
     async def status(self, *, timeout: float | None = None) -> ModelStatus:
         """The model's versions and their states (LOADING, AVAILABLE, ...)."""
-        request = rpc.status_request(self._settings.spec(signature=False))
+        request = rpc.status_request(self._config.spec(signature=False))
         response = await self._call(rpc.GET_MODEL_STATUS, request, timeout)
-        return rpc.status(response, self._settings.model)
+        return rpc.status(response, self._config.model)
 
     async def wait_until_ready(self, timeout: float = 30.0, *, poll: float = 0.2) -> ModelStatus:
         """Wait until the model (the requested version, if any) is AVAILABLE."""
-        wait = core.ReadyWait(self._settings, timeout, poll)
+        wait = core.ReadyWait(self._config, timeout, poll)
         while (attempt_timeout := wait.attempt_timeout()) is not None:
             try:
                 status = await self.status(timeout=attempt_timeout)
@@ -138,13 +161,13 @@ class AsyncClient(core.BaseClient):
         raise wait.expired()
 
     async def _predict_batches(
-        self, batches: list[np.ndarray], timeout: float | None
+        self, batches: list[np.ndarray], timeout: float | None, version: core.VersionChoice
     ) -> list[Prediction]:
         limit = asyncio.Semaphore(MAX_CONCURRENT_BATCHES)
 
         async def one(batch: np.ndarray) -> list[Prediction]:
             async with limit:
-                return await self._predict_batch(batch, timeout)
+                return await self._predict_batch(batch, timeout, version)
 
         tasks = [asyncio.ensure_future(one(batch)) for batch in batches]
         try:
@@ -155,28 +178,42 @@ class AsyncClient(core.BaseClient):
         return [prediction for batch in done for prediction in batch]
 
     async def _answered(
-        self, batches: Iterator[list[ImageResult]], timeout: float | None
+        self,
+        batches: Iterator[list[ImageResult]],
+        timeout: float | None,
+        version: core.VersionChoice,
     ) -> AsyncIterator[list[ImageResult]]:
         while (batch := await asyncio.to_thread(next, batches, None)) is not None:
             digits = batching.to_send(batch)
-            predictions = await self._predict_batch(digits, timeout) if digits is not None else []
+            predictions = (
+                [] if digits is None else await self._predict_batch(digits, timeout, version)
+            )
             yield batching.answered(batch, predictions)
 
-    async def _predict_batch(self, batch: np.ndarray, timeout: float | None) -> list[Prediction]:
-        request = rpc.predict_request(self._settings.spec(), batch)
-        return rpc.predictions(await self._call(rpc.PREDICT, request, timeout), len(batch))
+    async def _predict_batch(
+        self, batch: np.ndarray, timeout: float | None, version: core.VersionChoice
+    ) -> list[Prediction]:
+        request = rpc.predict_request(self._config.spec(version=version), batch)
+        response = await self._call(rpc.PREDICT, request, timeout, version)
+        return rpc.predictions(response, len(batch))
 
     def _stub(self, method: rpc.Method) -> Any:
         if self._is_closed:
             raise core.closed_error()
         if self._channel is None:
-            self._channel = open_aio_channel(self._settings.channel)
+            self._channel = open_aio_channel(self._config.channel)
             self._stubs = core.stubs(self._channel)
         return self._stubs[method.path]
 
-    async def _call(self, method: rpc.Method, request: Any, timeout: float | None) -> Any:
+    async def _call(
+        self,
+        method: rpc.Method,
+        request: Any,
+        timeout: float | None,
+        version: core.VersionChoice | None = None,
+    ) -> Any:
         stub = self._stub(method)
-        attempts = core.Attempts(self._settings, method, timeout)
+        attempts = core.Attempts(self._config, method, timeout, version)
         while True:
             try:
                 return await stub(request, timeout=attempts.next_attempt())

@@ -13,13 +13,14 @@ import ipaddress
 import json
 import random
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
-from client.errors import ClientError, UsageError
+from client.errors import ClientError, UsageError, UsageTypeError
 
 DEFAULT_TARGET = "localhost:8500"
 DEFAULT_PORT = 8500  # TF Serving's gRPC port
@@ -86,20 +87,33 @@ class RetryPolicy:
             yield ceiling * rng.uniform(0.5, 1.0)
 
 
+ChannelOption = tuple[str, str | int]
+
+
 @dataclass(frozen=True)
 class ChannelSpec:
-    """What to pass to grpc.*_channel: the resolved target, options and credentials."""
+    """What to pass to grpc.*_channel: the resolved target, options, credentials and
+    interceptors (grpc's for Client, grpc.aio's for AsyncClient)."""
 
     target: str
-    options: tuple[tuple[str, str | int], ...]
+    options: tuple[ChannelOption, ...]
     credentials: grpc.ChannelCredentials | None
+    interceptors: tuple[Any, ...] = ()
 
 
 def channel_spec(
-    target: str, *, tls: TLSConfig | bool | None = None, max_message_bytes: int = MAX_MESSAGE_BYTES
+    target: str,
+    *,
+    tls: TLSConfig | bool | None = None,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    options: Sequence[ChannelOption] = (),
+    interceptors: Sequence[Any] = (),
 ) -> ChannelSpec:
+    """The channel for `target`; `options` are gRPC channel arguments that replace the
+    client's own of the same name (one value per name, so which one wins is not left to
+    gRPC core), or add to them."""
     resolved, balanced = resolve_target(target)
-    options: list[tuple[str, str | int]] = [
+    ours: list[ChannelOption] = [
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
         # After a failed connection gRPC waits ~1 s, growing to 2 min, before trying again,
@@ -109,26 +123,50 @@ def channel_spec(
         ("grpc.min_reconnect_backoff_ms", MIN_CONNECT_TIMEOUT_MS),
     ]
     if balanced:
-        options.append(("grpc.service_config", ROUND_ROBIN))
+        ours.append(("grpc.service_config", ROUND_ROBIN))
     credentials = None
     if tls:
         config = TLSConfig() if tls is True else tls
         credentials = config.credentials()
         if config.server_name:
-            options.append(("grpc.ssl_target_name_override", config.server_name))
-    return ChannelSpec(resolved, tuple(options), credentials)
+            ours.append(("grpc.ssl_target_name_override", config.server_name))
+    merged = dict(ours) | dict(_checked_options(options))
+    return ChannelSpec(resolved, tuple(merged.items()), credentials, tuple(interceptors))
+
+
+def _checked_options(options: Sequence[ChannelOption]) -> list[ChannelOption]:
+    pairs = list(options) if isinstance(options, list | tuple) else [options]
+    for pair in pairs:
+        name, value = pair if isinstance(pair, tuple) and len(pair) == 2 else (None, None)
+        if not (isinstance(name, str) and name) or not _option_value(value):
+            raise UsageTypeError(
+                "channel_options must be (name, str or int value) pairs such as "
+                f"[('grpc.use_local_subchannel_pool', 1)], got {pair!r}"
+            )
+    return pairs
+
+
+def _option_value(value: object) -> bool:
+    return isinstance(value, str | int) and not isinstance(value, bool)
 
 
 def open_channel(spec: ChannelSpec) -> grpc.Channel:
     if spec.credentials is None:
-        return grpc.insecure_channel(spec.target, options=spec.options)
-    return grpc.secure_channel(spec.target, spec.credentials, options=spec.options)
+        channel = grpc.insecure_channel(spec.target, options=spec.options)
+    else:
+        channel = grpc.secure_channel(spec.target, spec.credentials, options=spec.options)
+    return grpc.intercept_channel(channel, *spec.interceptors) if spec.interceptors else channel
 
 
 def open_aio_channel(spec: ChannelSpec) -> grpc.aio.Channel:
+    interceptors = spec.interceptors or None
     if spec.credentials is None:
-        return grpc.aio.insecure_channel(spec.target, options=spec.options)
-    return grpc.aio.secure_channel(spec.target, spec.credentials, options=spec.options)
+        return grpc.aio.insecure_channel(
+            spec.target, options=spec.options, interceptors=interceptors
+        )
+    return grpc.aio.secure_channel(
+        spec.target, spec.credentials, options=spec.options, interceptors=interceptors
+    )
 
 
 def resolve_target(target: str) -> tuple[str, bool]:

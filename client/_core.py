@@ -1,4 +1,4 @@
-"""What Client and AsyncClient share: settings, input checks, batching, retry bookkeeping.
+"""What Client and AsyncClient share: configuration, input checks, batching, retry bookkeeping.
 
 Only the act of calling differs between the two (blocking vs. awaiting), so everything
 else lives here once and the two classes stay thin.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from client import _rpc as rpc
 from client._channel import (
     DEFAULT_TARGET,
     MAX_MESSAGE_BYTES,
+    ChannelOption,
     ChannelSpec,
     RetryPolicy,
     TLSConfig,
@@ -44,28 +45,62 @@ DEFAULT_BATCH_SIZE = 64
 
 
 @dataclass(frozen=True)
-class Settings:
+class VersionChoice:
+    """Which version of the model a call asks for: a number, a label, or (neither) the
+    newest the server has."""
+
+    number: int | None = None
+    label: str | None = None
+
+    def __str__(self) -> str:
+        if self.number is not None:
+            return f"version {self.number}"
+        return "" if self.label is None else f"version label {self.label!r}"
+
+
+def version_choice(version: int | None, version_label: str | None) -> VersionChoice:
+    if version is not None and version_label is not None:
+        raise UsageError("pass version or version_label, not both")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise UsageTypeError(f"version must be an int, got {version!r}")
+    if version is not None and version < 1:
+        raise UsageError(f"version must be a positive integer, got {version}")
+    if version_label is not None and not isinstance(version_label, str):
+        raise UsageTypeError(f"version_label must be a str, got {version_label!r}")
+    if version_label is not None and not version_label.strip():
+        raise UsageError("version_label must not be empty")
+    return VersionChoice(version, version_label)
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """A client's constructor arguments, checked: what every call starts from."""
+
     target: str
     model: str
-    version: int | None
-    version_label: str | None
+    version: VersionChoice
     signature: str
     timeout: float
     retry: RetryPolicy
     channel: ChannelSpec
 
-    def spec(self, *, signature: bool = True) -> tfs_pb2.ModelSpec:
+    def choose(self, version: int | None, version_label: str | None) -> VersionChoice:
+        """A call's own version or label, replacing the client's; the client's if neither."""
+        if version is None and version_label is None:
+            return self.version
+        return version_choice(version, version_label)
+
+    def spec(
+        self, *, signature: bool = True, version: VersionChoice | None = None
+    ) -> tfs_pb2.ModelSpec:
+        chosen = self.version if version is None else version
         return rpc.model_spec(
-            self.model, self.version, self.version_label, self.signature if signature else None
+            self.model, chosen.number, chosen.label, self.signature if signature else None
         )
 
-    def call_name(self, method: rpc.Method) -> str:
-        which = self.model
-        if self.version is not None:
-            which += f" version {self.version}"
-        elif self.version_label is not None:
-            which += f" version label {self.version_label!r}"
-        return f"{method.name} {which}"
+    def call_name(self, method: rpc.Method, version: VersionChoice | None = None) -> str:
+        chosen = str(self.version if version is None else version)
+        return f"{method.name} {self.model}" + (f" {chosen}" if chosen else "")
 
 
 class BaseClient:
@@ -83,13 +118,10 @@ class BaseClient:
         tls: TLSConfig | bool | None = None,
         retries: int | RetryPolicy = 3,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        channel_options: Sequence[ChannelOption] = (),
+        interceptors: Sequence[Any] = (),
     ) -> None:
-        if version is not None and version_label is not None:
-            raise UsageError("pass version or version_label, not both")
-        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-            raise UsageTypeError(f"version must be an int, got {version!r}")
-        if version is not None and version < 1:
-            raise UsageError(f"version must be a positive integer, got {version}")
+        chosen = version_choice(version, version_label)
         if not model:
             raise UsageError("model name must not be empty")
         check_timeout(timeout)
@@ -99,19 +131,41 @@ class BaseClient:
         if retry.retries < 0:
             raise UsageError(f"retries must be >= 0, got {retry.retries}")
         target = target or DEFAULT_TARGET
-        spec = channel_spec(target, tls=tls, max_message_bytes=max_message_bytes)
-        self._settings = Settings(
-            target, model, version, version_label, signature, float(timeout), retry, spec
+        spec = channel_spec(
+            target,
+            tls=tls,
+            max_message_bytes=max_message_bytes,
+            options=channel_options,
+            interceptors=self._checked_interceptors(interceptors),
         )
+        self._config = ClientConfig(target, model, chosen, signature, float(timeout), retry, spec)
         self._open()
+
+    # The interceptors the channel takes (grpc's for Client, grpc.aio's for AsyncClient),
+    # and their name in the error for anything else: grpc itself would only refuse one
+    # when the channel opens, AsyncClient's at its first call.
+    _INTERCEPTOR_TYPES: tuple[type, ...] = ()
+    _INTERCEPTOR_KIND = ""
+
+    @classmethod
+    def _checked_interceptors(cls, interceptors: Sequence[Any]) -> tuple[Any, ...]:
+        if isinstance(interceptors, str | bytes) or not isinstance(interceptors, Sequence):
+            raise UsageTypeError(f"interceptors must be a list, got {interceptors!r}")
+        for interceptor in interceptors:
+            if not isinstance(interceptor, cls._INTERCEPTOR_TYPES):
+                raise UsageTypeError(
+                    f"{cls.__name__} takes {cls._INTERCEPTOR_KIND} as interceptors, "
+                    f"got {interceptor!r}"
+                )
+        return tuple(interceptors)
 
     @property
     def target(self) -> str:
-        return self._settings.target
+        return self._config.target
 
     @property
     def model(self) -> str:
-        return self._settings.model
+        return self._config.model
 
     def __repr__(self) -> str:
         state = "closed" if self._closed() else "open"
@@ -211,12 +265,18 @@ class Attempts:
     span all attempts, as ours does: gRFC A6.)
     """
 
-    def __init__(self, settings: Settings, method: rpc.Method, timeout: float | None) -> None:
-        self.settings = settings
-        self.method = method
-        self.timeout = check_timeout(settings.timeout if timeout is None else timeout)
+    def __init__(
+        self,
+        config: ClientConfig,
+        method: rpc.Method,
+        timeout: float | None,
+        version: VersionChoice | None = None,
+    ) -> None:
+        self.config = config
+        self.call_name = config.call_name(method, version)
+        self.timeout = check_timeout(config.timeout if timeout is None else timeout)
         self.deadline = time.monotonic() + self.timeout
-        self._delays = settings.retry.delays(random.Random())
+        self._delays = config.retry.delays(random.Random())
         self.count = 0
 
     def next_attempt(self) -> float:
@@ -224,7 +284,7 @@ class Attempts:
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise DeadlineExceeded(
-                f"{self.settings.call_name(self.method)} on {self.settings.target} did not "
+                f"{self.call_name} on {self.config.target} did not "
                 f"finish within {self.timeout:g} s",
                 code=grpc.StatusCode.DEADLINE_EXCEEDED,
             )
@@ -233,7 +293,7 @@ class Attempts:
 
     def failed(self, error: grpc.RpcError) -> tuple[RpcFailed, float | None]:
         """The exception for `error`, and the seconds to wait before retrying (or None)."""
-        failure = from_rpc_error(error, self.settings.call_name(self.method), self.settings.target)
+        failure = from_rpc_error(error, self.call_name, self.config.target)
         if status_code(error) != grpc.StatusCode.UNAVAILABLE:
             return failure, None
         delay = next(self._delays, None)
@@ -251,8 +311,8 @@ NOT_READY = (Unavailable, ModelNotFound, DeadlineExceeded)
 class ReadyWait:
     """The polling loop of wait_until_ready, shared by both clients."""
 
-    def __init__(self, settings: Settings, timeout: float, poll: float) -> None:
-        self.settings = settings
+    def __init__(self, config: ClientConfig, timeout: float, poll: float) -> None:
+        self.config = config
         self.timeout = check_timeout(timeout)
         self.deadline = time.monotonic() + self.timeout
         self.poll = poll
@@ -278,7 +338,7 @@ class ReadyWait:
 
     def expired(self) -> DeadlineExceeded:
         return DeadlineExceeded(
-            f"{self.settings.model} on {self.settings.target} not ready after "
+            f"{self.config.model} on {self.config.target} not ready after "
             f"{self.timeout:g} s (last: {self.last})",
             code=grpc.StatusCode.DEADLINE_EXCEEDED,
         )

@@ -25,14 +25,29 @@ class Client(core.BaseClient):
     (the last two balance requests round-robin over every address). `timeout` is each
     call's default limit in seconds, retries included; every method takes `timeout=` to
     override it. Calls failing with UNAVAILABLE are retried `retries` times with
-    exponential backoff and jitter. Errors are `client.errors.ClientError` subclasses.
+    exponential backoff and jitter (`retries=0`: never). Errors are
+    `client.errors.ClientError` subclasses.
+
+    The predict methods take `version=` or `version_label=` to ask one call for another
+    version than the client's. `interceptors` (grpc.UnaryUnaryClientInterceptor and its
+    kin) see every attempt of every call on the client's channel, retries included, and
+    `channel_options` are gRPC channel arguments on top of the client's own: the seams
+    for measuring calls (the load test times each one) or tuning the connection.
 
         with Client("localhost:8500") as client:
             print(client.predict("digit.png").digit)
     """
 
+    _INTERCEPTOR_TYPES = (
+        grpc.UnaryUnaryClientInterceptor,
+        grpc.UnaryStreamClientInterceptor,
+        grpc.StreamUnaryClientInterceptor,
+        grpc.StreamStreamClientInterceptor,
+    )
+    _INTERCEPTOR_KIND = "grpc.UnaryUnaryClientInterceptor (or another grpc client interceptor)"
+
     def _open(self) -> None:
-        self._channel: grpc.Channel | None = open_channel(self._settings.channel)
+        self._channel: grpc.Channel | None = open_channel(self._config.channel)
         self._stubs = core.stubs(self._channel)
 
     def __enter__(self) -> Client:
@@ -55,9 +70,19 @@ class Client(core.BaseClient):
     def _closed(self) -> bool:
         return self._channel is None
 
-    def predict(self, image: ImageInput, *, timeout: float | None = None) -> Prediction:
+    def predict(
+        self,
+        image: ImageInput,
+        *,
+        timeout: float | None = None,
+        version: int | None = None,
+        version_label: str | None = None,
+    ) -> Prediction:
         """Preprocess one image (path, bytes, file, PIL image or array) and classify it."""
-        return self.predict_tensor(preprocess(image), timeout=timeout)[0]
+        digit = preprocess(image)
+        return self.predict_tensor(
+            digit, timeout=timeout, version=version, version_label=version_label
+        )[0]
 
     def predict_many(
         self,
@@ -65,16 +90,19 @@ class Client(core.BaseClient):
         *,
         batch_size: int = core.DEFAULT_BATCH_SIZE,
         timeout: float | None = None,
+        version: int | None = None,
+        version_label: str | None = None,
     ) -> list[Prediction]:
         """Classify many images, `batch_size` per Predict call; results in input order.
 
         `timeout` applies to each Predict call. An image that cannot be used raises
         ImageError naming it, before its batch is sent.
         """
+        chosen = self._config.choose(version, version_label)
         batches = batching.prepared_batches(images, batch_size)
         return [
             result.prediction
-            for batch in self._answered(batches, timeout, strict=True)
+            for batch in self._answered(batches, timeout, chosen, strict=True)
             for result in batch
         ]
 
@@ -86,6 +114,8 @@ class Client(core.BaseClient):
         timeout: float | None = None,
         names: Iterable[str] | None = None,
         keep_picture: batching.KeepPicture | None = None,
+        version: int | None = None,
+        version_label: str | None = None,
     ) -> Iterator[list[ImageResult]]:
         """predict_many, one batch at a time: yields each batch's ImageResults, in input
         order, as soon as its Predict call is answered, for callers that show progress.
@@ -96,10 +126,11 @@ class Client(core.BaseClient):
         is given each decoded picture, and what it returns is kept as the result's
         `picture` (a thumbnail, say) while the picture itself is let go.
         """
+        chosen = self._config.choose(version, version_label)
         batches = batching.prepared_batches(
             images, batch_size, names=names, keep_picture=keep_picture
         )
-        return self._answered(batches, timeout, strict=False)
+        return self._answered(batches, timeout, chosen, strict=False)
 
     def predict_tensor(
         self,
@@ -107,22 +138,25 @@ class Client(core.BaseClient):
         *,
         batch_size: int = core.DEFAULT_BATCH_SIZE,
         timeout: float | None = None,
+        version: int | None = None,
+        version_label: str | None = None,
     ) -> list[Prediction]:
         """Classify images that are already MNIST-format: (n, 28, 28) floats in [0, 1],
         white on black. Nothing is preprocessed; use predict_many for pictures.
         """
         core.check_batch_size(batch_size)
+        chosen = self._config.choose(version, version_label)
         batch = core.as_batch(images)
         results: list[Prediction] = []
         for chunk in core.chunks(batch, batch_size):
-            results += self._predict_batch(chunk, timeout)
+            results += self._predict_batch(chunk, timeout, chosen)
         return results
 
     def metadata(self, *, timeout: float | None = None) -> ModelMetadata:
         """The model's signatures: input and output names, dtypes and shapes."""
         response = self._call(
             rpc.GET_MODEL_METADATA,
-            rpc.metadata_request(self._settings.spec(signature=False)),
+            rpc.metadata_request(self._config.spec(signature=False)),
             timeout,
         )
         return rpc.metadata(response)
@@ -131,10 +165,10 @@ class Client(core.BaseClient):
         """The model's versions and their states (LOADING, AVAILABLE, ...)."""
         response = self._call(
             rpc.GET_MODEL_STATUS,
-            rpc.status_request(self._settings.spec(signature=False)),
+            rpc.status_request(self._config.spec(signature=False)),
             timeout,
         )
-        return rpc.status(response, self._settings.model)
+        return rpc.status(response, self._config.model)
 
     def wait_until_ready(self, timeout: float = 30.0, *, poll: float = 0.2) -> ModelStatus:
         """Block until the model (the requested version, if any) is AVAILABLE.
@@ -142,7 +176,7 @@ class Client(core.BaseClient):
         Keeps asking while the server is unreachable or the model is not loaded yet;
         raises DeadlineExceeded after `timeout` seconds, saying what it last saw.
         """
-        wait = core.ReadyWait(self._settings, timeout, poll)
+        wait = core.ReadyWait(self._config, timeout, poll)
         while (attempt_timeout := wait.attempt_timeout()) is not None:
             try:
                 status = self.status(timeout=attempt_timeout)
@@ -155,7 +189,12 @@ class Client(core.BaseClient):
         raise wait.expired()
 
     def _answered(
-        self, batches: Iterator[list[ImageResult]], timeout: float | None, *, strict: bool
+        self,
+        batches: Iterator[list[ImageResult]],
+        timeout: float | None,
+        version: core.VersionChoice,
+        *,
+        strict: bool,
     ) -> Iterator[list[ImageResult]]:
         """Each prepared batch sent and given its predictions; `strict`: an image that
         could not be used raises before its batch is sent (predict_many)."""
@@ -163,18 +202,26 @@ class Client(core.BaseClient):
             if strict:
                 batching.raise_first_error(batch)
             digits = batching.to_send(batch)
-            predictions = self._predict_batch(digits, timeout) if digits is not None else []
+            predictions = [] if digits is None else self._predict_batch(digits, timeout, version)
             yield batching.answered(batch, predictions)
 
-    def _predict_batch(self, batch: np.ndarray, timeout: float | None) -> list[Prediction]:
-        request = rpc.predict_request(self._settings.spec(), batch)
-        return rpc.predictions(self._call(rpc.PREDICT, request, timeout), len(batch))
+    def _predict_batch(
+        self, batch: np.ndarray, timeout: float | None, version: core.VersionChoice
+    ) -> list[Prediction]:
+        request = rpc.predict_request(self._config.spec(version=version), batch)
+        return rpc.predictions(self._call(rpc.PREDICT, request, timeout, version), len(batch))
 
-    def _call(self, method: rpc.Method, request: Any, timeout: float | None) -> Any:
+    def _call(
+        self,
+        method: rpc.Method,
+        request: Any,
+        timeout: float | None,
+        version: core.VersionChoice | None = None,
+    ) -> Any:
         if self._channel is None:
             raise core.closed_error()
         stub = self._stubs[method.path]
-        attempts = core.Attempts(self._settings, method, timeout)
+        attempts = core.Attempts(self._config, method, timeout, version)
         while True:
             try:
                 return stub(request, timeout=attempts.next_attempt())

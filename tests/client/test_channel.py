@@ -84,6 +84,17 @@ def test_options_raise_message_limits_and_balance_lists():
     }
 
 
+def test_channel_options_replace_the_client_s_own_or_add_to_them():
+    extra = [("grpc.max_receive_message_length", 1024), ("grpc.use_local_subchannel_pool", 1)]
+    spec = channel_spec("localhost:8500", options=extra)
+    names = [name for name, _ in spec.options]
+    assert len(names) == len(set(names))  # one value per name: gRPC core picks none
+    options = dict(spec.options)
+    assert options["grpc.max_receive_message_length"] == 1024
+    assert options["grpc.max_send_message_length"] == MAX_MESSAGE_BYTES
+    assert options["grpc.use_local_subchannel_pool"] == 1
+
+
 def test_tls_credentials_are_built_from_the_files(tmp_path, monkeypatch):
     (tmp_path / "ca.pem").write_bytes(b"CA")
     (tmp_path / "client.pem").write_bytes(b"CERT")

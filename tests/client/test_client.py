@@ -1,6 +1,7 @@
 """Client and AsyncClient behaviour against the scripted in-process fake (no real model):
 batching and order, retries only on UNAVAILABLE, deadlines, raised message limits,
-malformed responses, readiness, argument checks.
+malformed responses, readiness, argument checks, and the seams: interceptors, channel
+options, per-call versions.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from client import (
     ImageError,
     InvalidInput,
     MalformedResponse,
+    ModelNotFound,
     RetryPolicy,
     ServerError,
     Unavailable,
@@ -42,6 +44,39 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class Seen(grpc.UnaryUnaryClientInterceptor):
+    """Every call the channel makes, as (method, version asked for, status code)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object, grpc.StatusCode]] = []
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        outcome = continuation(client_call_details, request)
+        error = outcome.exception()
+        code = error.code() if error is not None else grpc.StatusCode.OK
+        self.calls.append((client_call_details.method.rsplit("/", 1)[-1], asked(request), code))
+        return outcome
+
+
+class AioSeen(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    async def intercept_unary_unary(self, continuation, client_call_details, request):
+        method = client_call_details.method
+        method = method.decode() if isinstance(method, bytes) else method
+        self.calls.append((method.rsplit("/", 1)[-1], asked(request)))
+        return await continuation(client_call_details, request)
+
+
+def asked(request) -> object:
+    """The version a request's ModelSpec asks for: a number, a label, or None."""
+    spec = request.model_spec
+    if spec.HasField("version"):
+        return spec.version.value
+    return spec.version_label or None
 
 
 def test_predict_tensor_batches_and_keeps_order():
@@ -145,6 +180,18 @@ def test_gives_up_after_the_retries():
     assert script.calls["Predict"] == 3
     assert isinstance(caught.value.__cause__, grpc.RpcError)
     assert "scripted UNAVAILABLE" in str(caught.value)
+
+
+def test_retries_zero_makes_one_attempt():
+    script = Script(failures=[grpc.StatusCode.UNAVAILABLE] * 2)
+    with (
+        fake_server(script) as (target, _),
+        Client(target, retries=0) as client,
+        pytest.raises(Unavailable) as caught,
+    ):
+        client.predict_tensor(batch(1))
+    assert script.calls["Predict"] == 1
+    assert "attempts" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -283,6 +330,97 @@ def test_wait_until_ready_gives_up_with_what_it_saw():
         client.wait_until_ready(0.3, poll=0.05)
 
 
+def test_an_interceptor_sees_every_call_retries_included():
+    seen = Seen()
+    script = Script(failures=[grpc.StatusCode.UNAVAILABLE] * 2)
+    with (
+        fake_server(script) as (target, _),
+        Client(target, retries=FAST_RETRIES, interceptors=[seen]) as client,
+    ):
+        client.predict_tensor(batch(3))
+        client.status()
+        client.metadata()
+    unavailable, ok = grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.OK
+    assert seen.calls == [
+        ("Predict", None, unavailable),
+        ("Predict", None, unavailable),
+        ("Predict", None, ok),
+        ("GetModelStatus", None, ok),
+        ("GetModelMetadata", None, ok),
+    ]
+
+
+def test_a_call_can_ask_for_another_version_than_the_client():
+    seen = Seen()
+    with (
+        fake_server() as (target, script),
+        Client(target, version_label="stable", interceptors=[seen]) as client,
+    ):
+        client.predict_tensor(batch(1))
+        client.predict_tensor(batch(1), version_label="canary")
+        client.predict_tensor(batch(1), version=2)
+        client.predict(digit(0), version_label="canary")
+        client.predict_many([digit(1)], version=3)
+        list(client.predict_batches([digit(2)], version_label="canary"))
+        client.status()
+        script.failures = [grpc.StatusCode.NOT_FOUND]
+        with pytest.raises(ModelNotFound, match="Predict mnist version label 'canary' on"):
+            client.predict_tensor(batch(1), version_label="canary")
+    assert [version for _, version, _ in seen.calls] == [
+        "stable",
+        "canary",
+        2,
+        "canary",
+        3,
+        "canary",
+        "stable",
+        "canary",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"version": 1, "version_label": "stable"}, UsageError, "not both"),
+        ({"version_label": " "}, UsageError, "version_label must not be empty"),
+        ({"version_label": 2}, TypeError, "version_label must be a str"),
+        ({"version": "2"}, TypeError, "version must be an int"),
+        ({"version": 0}, UsageError, "positive"),
+    ],
+)
+def test_a_call_s_version_is_checked_before_anything_is_sent(kwargs, error, message):
+    with fake_server() as (target, script), Client(target) as client:
+        with pytest.raises(error, match=message):
+            client.predict_tensor(batch(1), **kwargs)
+        with pytest.raises(error, match=message):
+            Client(target, **kwargs)
+    assert script.calls == {}
+
+
+def test_channel_options_reach_the_channel():
+    """A receive limit under the response's size: the channel must refuse the answer."""
+    limit = [("grpc.max_receive_message_length", 300)]
+    with fake_server() as (target, _), Client(target, channel_options=limit) as client:
+        assert client.predict_tensor(batch(1))  # about 100 bytes back
+        with pytest.raises(ServerError, match="RESOURCE_EXHAUSTED"):
+            client.predict_tensor(batch(20))  # about 900
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"interceptors": [object()]}, "Client takes grpc.UnaryUnaryClientInterceptor"),
+        ({"interceptors": Seen()}, "interceptors must be a list"),
+        ({"channel_options": [("grpc.lb_policy_name",)]}, "channel_options must be"),
+        ({"channel_options": [("grpc.x", True)]}, "channel_options must be"),
+        ({"channel_options": [(1, 1)]}, "channel_options must be"),
+    ],
+)
+def test_seams_refuse_what_grpc_cannot_use(kwargs, message):
+    with pytest.raises(TypeError, match=message):
+        Client("localhost:1", **kwargs)
+
+
 def test_closed_client_says_so():
     with fake_server() as (target, _):
         client = Client(target)
@@ -390,6 +528,35 @@ def test_async_retries_only_unavailable_and_times_out():
     script = Script(failures=[grpc.StatusCode.UNAVAILABLE] * 2)
     with fake_server(script) as (target, _):
         asyncio.run(run(target, script))
+
+
+def test_async_interceptors_see_every_call_and_its_version():
+    seen = AioSeen()
+
+    async def run(target):
+        async with AsyncClient(target, retries=FAST_RETRIES, interceptors=[seen]) as client:
+            await client.predict_tensor(batch(1))
+            await client.predict_tensor(batch(1), version_label="canary")
+            await client.predict(digit(0), version=2)
+            await client.predict_many([digit(1)], version_label="stable")
+            async for _ in client.predict_batches([digit(2)], version=4):
+                pass
+            await client.status()
+
+    script = Script(failures=[grpc.StatusCode.UNAVAILABLE])
+    with fake_server(script) as (target, _):
+        asyncio.run(run(target))
+    assert seen.calls == [
+        ("Predict", None),
+        ("Predict", None),  # the retry
+        ("Predict", "canary"),
+        ("Predict", 2),
+        ("Predict", "stable"),
+        ("Predict", 4),
+        ("GetModelStatus", None),
+    ]
+    with pytest.raises(TypeError, match=r"AsyncClient takes grpc\.aio\."):
+        AsyncClient("localhost:1", interceptors=[Seen()])  # grpc's, not grpc.aio's
 
 
 def test_batches_keep_the_model_s_channel_axis():
