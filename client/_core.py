@@ -276,7 +276,7 @@ class Attempts:
         self.call_name = config.call_name(method, version)
         self.timeout = check_timeout(config.timeout if timeout is None else timeout)
         self.deadline = time.monotonic() + self.timeout
-        self._delays = config.retry.delays(random.Random())
+        self._delays: Iterator[float] | None = None  # made at the first failure: seeding costs
         self.count = 0
 
     def next_attempt(self) -> float:
@@ -296,6 +296,8 @@ class Attempts:
         failure = from_rpc_error(error, self.call_name, self.config.target)
         if status_code(error) != grpc.StatusCode.UNAVAILABLE:
             return failure, None
+        if self._delays is None:
+            self._delays = self.config.retry.delays(random.Random())
         delay = next(self._delays, None)
         if delay is None or time.monotonic() + delay >= self.deadline:
             if self.count > 1:
