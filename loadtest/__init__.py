@@ -5,6 +5,6 @@
 
 The modules that import locust (grpc_user, hooks, locustfile, shapes) patch the process
 for gevent on import, so nothing else in the package imports them: the pure pieces
-(digits, correctness, thresholds, saturation, options, report) stay usable from tests
-and tools without turning their process into a gevent one.
+(interceptor, digits, correctness, thresholds, saturation, options, report) stay usable
+from tests and tools without turning their process into a gevent one.
 """

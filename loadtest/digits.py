@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from client import _core as core
 from contract.mnist import scale
 from training import data
 
@@ -39,7 +38,8 @@ class Digits:
 def load(path: str | Path | None = None) -> Digits:
     """MNIST's test split (default: the project's checked copy, data/mnist.npz)."""
     mnist = data.load(path)
-    images = scale(mnist.x_test)[..., 0]  # (n, 28, 28): the users pick and send slices
-    core.as_batch(images)  # the client's own check of preprocessed input: shape, range, dtype
+    # (n, 28, 28): the users pick and send slices, which Client.predict_tensor checks
+    # (shape, range, dtype) as it sends them.
+    images = scale(mnist.x_test)[..., 0]
     images.flags.writeable = False  # shared by every user of the process
     return Digits(images, mnist.y_test.astype(np.int64))

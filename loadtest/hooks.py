@@ -1,6 +1,6 @@
 """locust event listeners: the options, correctness across workers, and the verdict.
 
-Registered once, on import (grpc_user imports this module). Workers send their wrong
+Registered once, on import (the locustfile imports this module). Workers send their wrong
 prediction counts with every statistics report, so the master's totals cover every
 process; the verdict is made where the statistics are complete: the master, or the
 single process of a local run.

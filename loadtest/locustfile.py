@@ -19,12 +19,32 @@ own --help is printed before it loads a locustfile, so it cannot show them).
 
 from __future__ import annotations
 
+import random
+
 from locust import task
 
+from loadtest import hooks
+from loadtest.digits import Digits
+from loadtest.digits import load as load_digits
 from loadtest.grpc_user import GrpcUser
 
 
 class MnistUser(GrpcUser):
+    """Sends random MNIST test digits and checks every answer against its label.
+
+    Wrong digits are counted in hooks.TALLY, not as failures (loadtest/correctness.py
+    says why); an answer the client refuses (not ten probabilities per digit) is a
+    failure of its request.
+    """
+
+    digits: Digits
+    rng: random.Random
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.digits = load_digits()
+        self.rng = random.Random()
+
     @task
     def predict(self) -> None:
         settings = self.settings
@@ -36,3 +56,11 @@ class MnistUser(GrpcUser):
             self.predict_digits(name=f"Predict label={label}", label=label)
         else:
             self.predict_digits(name="Predict")
+
+    def predict_digits(self, count: int = 1, *, name: str, label: str | None = None) -> None:
+        """One Predict of `count` random test digits, reported as `name`, answers checked."""
+        images, labels = self.digits.pick(self.rng, count)
+        with self.request(name, label=label, digits=count):
+            predictions = self.client.predict_tensor(images, batch_size=count, version_label=label)
+            wrong = sum(p.digit != int(y) for p, y in zip(predictions, labels, strict=True))
+            hooks.TALLY.add(name, predictions[0].version, count, wrong)

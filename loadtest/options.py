@@ -12,8 +12,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
-from client._channel import resolve_target
-from client.errors import ClientError
+from client import ClientError, resolve_target
 from loadtest import thresholds
 from loadtest.saturation import StepPlan
 
