@@ -6,10 +6,9 @@ else lives here once and the two classes stay thin.
 
 from __future__ import annotations
 
-import itertools
 import random
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +37,6 @@ from client.errors import (
     from_rpc_error,
     status_code,
 )
-from client.preprocess import ImageInput, describe, preprocess
 from client.protos import tfs_pb2
 
 DEFAULT_BATCH_SIZE = 64
@@ -228,25 +226,6 @@ def digits_batch(digits: list[np.ndarray]) -> np.ndarray:
 
 def chunks(x: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [x[i : i + batch_size] for i in range(0, len(x), batch_size)]
-
-
-def preprocessed_batches(images: Iterable[ImageInput], batch_size: int) -> Iterator[np.ndarray]:
-    """Preprocess `images` lazily into (n, 28, 28, 1) batches, naming each input on error."""
-    # One path, one encoded image or one array is not a list of images: iterating it
-    # would send characters, bytes or rows. An (n, H, W) array is n images, though.
-    single = isinstance(images, str | bytes) or (
-        isinstance(images, np.ndarray) and images.ndim not in (3, 4)
-    )
-    if single:
-        raise UsageTypeError("predict_many takes a list of images; use predict() for one")
-    source = iter(enumerate(images))
-    while batch := list(itertools.islice(source, batch_size)):
-        yield digits_batch([preprocess(image, name=_name(i, image)) for i, image in batch])
-
-
-def _name(index: int, image: ImageInput) -> str:
-    described = describe(image)
-    return described if not described.startswith("<") else f"images[{index}] {described}"
 
 
 class Attempts:
