@@ -166,6 +166,8 @@ def test_encode_classify_regress_and_errors():
     with pytest.raises(ServingError, match="Cannot convert empty RegressionResults"):
         encode.regression_json(regression_pb2.RegressionResult())
     assert json.loads(encode.error_json("é")) == {"error": "é"}
+    quoted = encode.error_json('JSON Value: ["\ud800"] Is not object').encode()  # UTF-8
+    assert json.loads(quoted) == {"error": 'JSON Value: ["\ufffd\ufffd\ufffd"] Is not object'}
     assert len(json.loads(encode.error_json("x" * 100_000))["error"]) < 1100  # bounded
 
 
