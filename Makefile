@@ -112,7 +112,8 @@ loadtest: $(STAMP)
 ## protos: regenerate the committed protobuf code after editing a .proto
 protos: $(STAMP)
 	$(PY) -m grpc_tools.protoc -I. --python_out=. --pyi_out=. \
-		client/protos/tfs.proto serving/protos/server_configs.proto
+		client/protos/tfs.proto serving/protos/server_configs.proto \
+		serving/protos/example.proto
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

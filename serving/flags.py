@@ -111,7 +111,17 @@ IMPLEMENTED: dict[str, tuple[type, object, str]] = {
     ),
     "max_num_load_retries": (int, 5, "retries after a failed load"),
     "load_retry_interval_micros": (int, 60_000_000, "wait between load retries"),
-    "grpc_channel_arguments": (str, "", "comma-separated key=value gRPC server arguments"),
+    "grpc_channel_arguments": (
+        str,
+        "",
+        "comma-separated key=value gRPC server arguments; they win over this server's "
+        "connection limits: grpc.server_handshake_timeout_ms=20000, "
+        "grpc.max_connection_idle_ms=60000, grpc.keepalive_time_ms=60000, "
+        "grpc.keepalive_timeout_ms=20000, and grpc.max_connection_age_ms=300000 with "
+        "grpc.max_connection_age_grace_ms=60000, which close any connection within 6.5 "
+        "minutes, even one trickling a request in (a call still running then fails with "
+        "UNAVAILABLE)",
+    ),
     "grpc_max_threads": (int, 0, "threads running unbatched requests (0: 4 x CPUs)"),
     "tensorflow_intra_op_parallelism": (int, 0, "threads inside one op (0: auto)"),
     "tensorflow_inter_op_parallelism": (int, 0, "ops run at once (0: auto)"),

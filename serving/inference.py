@@ -95,15 +95,27 @@ def plan_regress(servable: Servable, request: regression_pb2.RegressionRequest) 
     return _plan_single(servable, request, REGRESS_METHOD)
 
 
+def plan_rows(servable: Servable, method: str, signature_name: str, rows: np.ndarray) -> Plan:
+    """Classify (`method` CLASSIFY_METHOD) or Regress on examples already serialized:
+    the REST API's, which its JSON parser makes without building a gRPC request."""
+    task, respond = _single_task(servable, method, signature_name)
+    return Plan(servable, (task,), rows, respond)
+
+
 def _plan_single(servable: Servable, request, method: str) -> Plan:
-    """Classify and Regress: one signature, checked by its API's rules, on the input."""
-    signature = _signature(
-        servable, request.model_spec.signature_name, "No signature was found with the name: "
-    )
+    task, respond = _single_task(servable, method, request.model_spec.signature_name)
+    return Plan(servable, (task,), serialized_examples(request.input), respond)
+
+
+def _single_task(
+    servable: Servable, method: str, signature_name: str
+) -> tuple[Task, Callable[[Plan, list[Result]], message.Message]]:
+    """Classify and Regress: one signature, checked by its API's rules (before the
+    input is looked at, as TF Serving orders its errors)."""
+    signature = _signature(servable, signature_name, "No signature was found with the name: ")
     check, respond = _SINGLE[method]
     check(signature)
-    task = Task(method, signature, servable.name)
-    return Plan(servable, (task,), serialized_examples(request.input), respond)
+    return Task(method, signature, servable.name), respond
 
 
 def plan_multi_inference(servable: Servable, request: inference_pb2.MultiInferenceRequest) -> Plan:

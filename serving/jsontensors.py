@@ -165,7 +165,7 @@ def _add_row(rows: list[np.ndarray], value, dtype: JsonType, where: str) -> None
 
 
 def _from_inputs(inputs, dtypes: dict[str, JsonType]) -> dict[str, np.ndarray]:
-    if not isinstance(inputs, dict) or _is_b64(inputs):
+    if not isinstance(inputs, dict) or is_b64(inputs):
         if len(dtypes) > 1:
             raise invalid(
                 "inputs is a plain value/list, but expecting an object as multiple input "
@@ -181,12 +181,13 @@ def _from_inputs(inputs, dtypes: dict[str, JsonType]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _is_b64(value) -> bool:
+def is_b64(value) -> bool:
+    """TF Serving's binary value: an object whose only key is "b64", a string."""
     return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
 
 
 def _is_named(value) -> bool:
-    return isinstance(value, dict) and not _is_b64(value)
+    return isinstance(value, dict) and not is_b64(value)
 
 
 # numpy kind and size -> the JSON (Python) types TF Serving accepts for the dtype; no
@@ -303,9 +304,13 @@ def _string(value) -> bytes:
         return value.encode("utf-8", "surrogatepass")
     if not isinstance(value, dict):
         raise _type_error(value, STRING)
-    if not _is_b64(value):
+    if not is_b64(value):
         raise invalid(f"JSON Value: {excerpt(value)} not formatted correctly for base64 data")
-    text = value["b64"]
+    return decode_b64(value["b64"])
+
+
+def decode_b64(text: str) -> bytes:
+    """Standard base64, padding optional (as TF Serving decodes it)."""
     try:
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
@@ -314,12 +319,13 @@ def _string(value) -> bytes:
 
 def _type_error(value, dtype: JsonType) -> ServingError:
     return invalid(
-        f"JSON Value: {excerpt(value)} Type: {_json_type(value)} is not of expected type: "
+        f"JSON Value: {excerpt(value)} Type: {json_type(value)} is not of expected type: "
         f"{dtype.name}"
     )
 
 
-def _json_type(value) -> str:
+def json_type(value) -> str:
+    """The JSON type's name as TF Serving's messages spell it."""
     if value is None:
         return "Null"
     if value is True:

@@ -29,13 +29,22 @@ MAX_MESSAGE_BYTES = 2**31 - 1
 # its (TLS and HTTP/2) handshake in 20 s is dropped, one without a call for a minute is
 # closed (with GOAWAY, so a client reconnects when it next calls), and the peer of a
 # call is pinged after a minute of silence and dropped if it does not answer within
-# 20 s. --grpc_channel_arguments overrides any of them (gRPC takes the first value
-# given for a key, so the user's are put first).
+# 20 s. None of these ends a connection whose client answers pings and keeps one call
+# open by trickling its request message in (a few bytes a second: gRPC has no deadline
+# on receiving a message, and the call is not idle): only the connection's age does.
+# After 5 minutes (gRPC adds +-10% jitter) the connection gets GOAWAY, so clients open
+# a new one for their next calls, and a minute later it is closed with whatever is still
+# in flight: no connection lasts more than 6.5 minutes. The minute is twice the REST
+# API's whole-request timeout; a call still running after it fails with UNAVAILABLE
+# "max connection age". --grpc_channel_arguments overrides any of them (gRPC takes the
+# first value given for a key, so the user's are put first).
 CONNECTION_ARGUMENTS: tuple[tuple[str, int], ...] = (
     ("grpc.server_handshake_timeout_ms", 20_000),
     ("grpc.max_connection_idle_ms", 60_000),
     ("grpc.keepalive_time_ms", 60_000),
     ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.max_connection_age_ms", 300_000),
+    ("grpc.max_connection_age_grace_ms", 60_000),
 )
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -171,5 +171,8 @@ def metadata_json(servable: Servable) -> str:
 
 
 def error_json(message: str) -> str:
-    """{"error": message}, the message bounded (it may echo much of the request)."""
-    return json.dumps({"error": bounded(message)}, ensure_ascii=False)
+    """{"error": message}, the message bounded (it may echo much of the request). A lone
+    surrogate the request sent as a JSON escape ("\\ud800") and the message quotes
+    becomes U+FFFD: it has no UTF-8, and the response must be UTF-8."""
+    text = bounded(message).encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return json.dumps({"error": text}, ensure_ascii=False)

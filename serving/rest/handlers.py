@@ -17,6 +17,7 @@ import numpy as np
 
 from serving import inference, services
 from serving.errors import ServingError, invalid
+from serving.jsonexamples import decode_examples
 from serving.jsontensors import JsonType, decode_predict
 from serving.manager import Manager
 from serving.predict import output_aliases
@@ -27,11 +28,14 @@ from serving.servable import DEFAULT_SIGNATURE, Servable, Signature
 
 RunModel = Callable[[Servable, Signature, Mapping[str, np.ndarray]], Awaitable[dict]]
 
-# Bodies at least this big are parsed in a worker process (predict) or a thread
-# (classify and regress: tf.Example protos need TensorFlow); smaller ones cost the event
-# loop less than the round trip. Outputs with this many values are written in a thread.
+# Bodies at least this big are parsed in a worker process; smaller ones cost the event
+# loop less than the round trip. Predict outputs with this many values, and classify or
+# regress results for this many examples (~20 us each, written from protos), are
+# written in a thread.
 OFFLOAD_BYTES = 64 << 10
 OFFLOAD_VALUES = 32 << 10
+OFFLOAD_RESULTS = 1 << 10
+_METHODS = {"classify": inference.CLASSIFY_METHOD, "regress": inference.REGRESS_METHOD}
 
 
 class Handlers:
@@ -81,20 +85,22 @@ class Handlers:
 
     async def classify_or_regress(self, route: Route, body: bytes) -> str:
         """TF Serving's order: JSON, then the model, then the gRPC API's own checks."""
-        spec = route.spec()
         if len(body) >= OFFLOAD_BYTES:
-            request = await asyncio.to_thread(decode.examples_request, route.action, spec, body)
+            name, rows = await self.parsers.run(decode_examples, body)
         else:
-            request = decode.examples_request(route.action, spec, body)
-        servable = self.manager.resolve(request.model_spec)
-        if route.action == "classify":
-            plan = inference.plan_classify(servable, request)
-        else:
-            plan = inference.plan_regress(servable, request)
+            name, rows = decode_examples(body)
+        spec = route.spec()
+        spec.signature_name = name
+        servable = self.manager.resolve(spec)
+        plan = inference.plan_rows(servable, _METHODS[route.action], name, rows)
         response = await inference.run_async(plan, self._run)
         if route.action == "classify":
-            return encode.classification_json(response.result)
-        return encode.regression_json(response.result)
+            write, result = encode.classification_json, response.result
+        else:
+            write, result = encode.regression_json, response.result
+        if len(rows) >= OFFLOAD_RESULTS:
+            return await asyncio.to_thread(write, result)
+        return write(result)
 
     async def _run(
         self, servable: Servable, signature: Signature, arrays: Mapping[str, np.ndarray]

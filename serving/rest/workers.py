@@ -2,8 +2,9 @@
 
 `json.loads` holds the GIL for its whole run (seconds for a body of tens of MB), so a
 thread would stall the event loop, and with it every other request, just as long. The
-workers are "spawn"ed, fresh interpreters that import numpy and `serving.jsontensors`
-only, never TensorFlow: they start in a fraction of a second and stay small.
+workers are "spawn"ed, fresh interpreters that import numpy, protobuf and the JSON
+decoders (`serving.jsontensors`, `serving.jsonexamples`) only, never TensorFlow: they
+start in a fraction of a second and stay small.
 """
 
 from __future__ import annotations

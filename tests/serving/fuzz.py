@@ -6,10 +6,12 @@
 Kinds of malformed request, drawn at random with a fixed seed (so a failure replays):
 random TensorProto shapes, dtypes and contents; absurd declared sizes; wrong input keys
 and signatures; truncated or random protobuf bytes sent through a raw channel (no
-client-side parsing); and random JSON to the REST predict endpoint. A request that
-happens to be valid may succeed; anything else must be answered with a gRPC error
-status other than INTERNAL/UNKNOWN (or an HTTP 4xx with a JSON error), never a crash
-or a hang. The caller then checks the server still predicts correctly and its memory.
+client-side parsing); and random JSON to the REST predict, classify and regress
+endpoints, some of it over 64 KiB so that the server's parser processes see it. A
+request that happens to be valid may succeed; anything else must be answered with a
+gRPC error status other than INTERNAL/UNKNOWN (or an HTTP 4xx with a JSON error), never
+a crash or a hang. The caller then checks the server still predicts correctly and its
+memory.
 """
 
 from __future__ import annotations
@@ -111,6 +113,58 @@ def random_json(rng: random.Random) -> bytes:
     return rng.choice(candidates)
 
 
+# Feature values of every JSON type, in and out of tf.Example's ranges.
+FEATURE_VALUES: list[object] = [
+    None,
+    True,
+    7,
+    -(2**63),
+    2**63,
+    2**64,
+    10**400,
+    1.5,
+    float("inf"),
+    "text",
+    "\ud800",
+    {"b64": "/wA"},
+    {"b64": "!!"},
+    {"b64": 1},
+    {},
+    [],
+    [1],
+]
+
+
+def random_example(rng: random.Random) -> object:
+    if rng.random() < 0.1:
+        return rng.choice([None, 1, "x", [], [{}]])  # not an object at all
+    features: dict[str, object] = {}
+    for index in range(rng.randint(0, 4)):
+        if rng.random() < 0.5:
+            features[f"f{index}"] = rng.choice(FEATURE_VALUES)
+        else:
+            features[f"f{index}"] = rng.choices(FEATURE_VALUES, k=rng.randint(0, 5))
+    return features
+
+
+def random_examples_json(rng: random.Random) -> bytes:
+    """A classify or regress body: mostly well-formed JSON with odd examples."""
+    if rng.random() < 0.2:
+        return rng.choice(
+            [b"", b"{", b"[]", b'{"examples": 5}', b'{"examples": []}', rng.randbytes(50)]
+        )
+    body: dict[str, object] = {
+        "examples": [random_example(rng) for _ in range(rng.randint(0, 5))],
+    }
+    if rng.random() < 0.3:
+        body["context"] = random_example(rng)
+    if rng.random() < 0.2:
+        body["signature_name"] = rng.choice([7, "nope", "serving_default", ""])
+    if rng.random() < 0.1:  # large: parsed in a worker process
+        body["examples"] = [{"f": [rng.random()] * 100}] * 100 + body["examples"]
+    return json.dumps(body).encode()
+
+
 def fuzz_grpc(target: str, rng: random.Random, count: int, report: Report) -> None:
     channel = grpc.insecure_channel(target)
     raw = channel.unary_unary(PREDICT)  # bytes as given, no client-side parsing
@@ -141,11 +195,15 @@ def fuzz_rest(base_url: str, rng: random.Random, count: int, report: Report) -> 
         "/v1/models/mnist/versions/1:predict",
         "/v1/models/nope:predict",
         "/v1/models/mnist/labels/x:predict",
+        "/v1/models/mnist:classify",
+        "/v1/models/mnist/versions/1:regress",
+        "/v1/models/nope:classify",
     ]
     for _ in range(count):
-        body = random_json(rng)
+        path = rng.choice(paths)
+        body = random_json(rng) if path.endswith(":predict") else random_examples_json(rng)
         request = urllib.request.Request(
-            base_url + rng.choice(paths),
+            base_url + path,
             data=body,
             method="POST",
             headers={"Content-Type": "application/json"},

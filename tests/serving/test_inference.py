@@ -31,7 +31,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from serving import examples, inference, warmup
+from serving import examples, inference, jsonexamples, warmup
 from serving import servable as servable_lib
 from serving.servable import WARMUP_PATH, ServingError
 from tests.conftest import RunningServer, free_port, running_server
@@ -419,6 +419,19 @@ def test_rest_paths_context_lists_and_b64(server: Server) -> None:
     assert post(f"{server.rest}/v1/models/tf1:regress", body) == (200, {"results": [3.5, 1.75]})
 
 
+def test_rest_large_bodies_parsed_in_worker_processes_answer_alike(server: Server) -> None:
+    # Over 64 KiB: parsed, and the tf.Examples built, in the server's TF-free workers.
+    rows = [{"x": 2.0, "pad": [0.5] * 40}] * 500 + [{"x": [-2.5]}]
+    body = {"signature_name": "regress_x_to_y2", "context": {"x": 9.0}, "examples": rows}
+    assert len(json.dumps(body)) >= 64 << 10
+    status, reply = post(f"{server.rest}/v1/models/tf1:regress", body)
+    assert (status, reply) == (200, {"results": [4.0] * 500 + [1.75]})
+    body = {"signature_name": "classify_two", "examples": [*rows, {"x": None}]}
+    status, reply = post(f"{server.rest}/v1/models/tf1:classify", body)
+    assert status == 400
+    assert reply["error"] == "Feature: x has element with unexpected JSON type: Null"
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status", "error"),
     [
@@ -512,6 +525,17 @@ def test_serialized_examples_put_the_context_first() -> None:
     assert examples.serialized_examples(plain).tolist() == [example(x=2.0).SerializeToString()]
 
 
+def test_rest_examples_become_the_rows_grpc_examples_do() -> None:
+    body = {"signature_name": "s", "context": {"x": 10.0, "x2": 1.0}, "examples": [{"x": 2.0}, {}]}
+    name, rows = jsonexamples.decode_examples(json.dumps(body).encode())
+    message = input_pb2.Input()
+    _input(message, [example(x=2.0), example()], example(x=10.0, x2=1.0))
+    expected = examples.serialized_examples(message)
+    assert name == "s" and rows.shape == expected.shape and rows.dtype == object
+    parse = example_pb2.Example.FromString
+    assert [parse(row) for row in rows] == [parse(row) for row in expected]
+
+
 @pytest.mark.parametrize(
     "text", ["", "example_list {}", "example_list_with_context { context {} }"]
 )
@@ -540,7 +564,10 @@ def _feature(text: str) -> feature_pb2.Feature:
     ],
 )
 def test_json_feature_values(value: object, expected: str) -> None:
-    assert examples.example_from_json({"f": value}).features.feature["f"] == _feature(expected)
+    # Read back as TensorFlow's own Example: the TF-free copy writes tf.Example's bytes.
+    written = jsonexamples.example_from_json({"f": value}).SerializeToString()
+    example = example_pb2.Example.FromString(written)
+    assert example.features.feature["f"] == _feature(expected)
 
 
 @pytest.mark.parametrize(
@@ -557,7 +584,7 @@ def test_json_feature_values(value: object, expected: str) -> None:
 )
 def test_json_feature_errors(value: object, error: str) -> None:
     with pytest.raises(ServingError) as info:
-        examples.example_from_json(value)
+        jsonexamples.example_from_json(value)
     assert (info.value.code, info.value.message) == (INVALID, error)
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -22,7 +25,7 @@ from serving import rest
 from serving.errors import ServingError
 from serving.manager import State
 from serving.rest import encode, paths
-from serving.rest.handlers import Handlers
+from serving.rest.handlers import OFFLOAD_BYTES, Handlers
 from serving.rest.workers import ParserPool
 
 # ---- paths --------------------------------------------------------------------------------
@@ -163,6 +166,8 @@ def test_encode_classify_regress_and_errors():
     with pytest.raises(ServingError, match="Cannot convert empty RegressionResults"):
         encode.regression_json(regression_pb2.RegressionResult())
     assert json.loads(encode.error_json("é")) == {"error": "é"}
+    quoted = encode.error_json('JSON Value: ["\ud800"] Is not object').encode()  # UTF-8
+    assert json.loads(quoted) == {"error": 'JSON Value: ["\ufffd\ufffd\ufffd"] Is not object'}
     assert len(json.loads(encode.error_json("x" * 100_000))["error"]) < 1100  # bounded
 
 
@@ -202,6 +207,55 @@ def test_handlers_check_a_predict_body_before_the_model():
         asyncio.run(handlers.serve(route, b"{"))
     with pytest.raises(ServingError, match="Servable not found: m"):
         asyncio.run(handlers.serve(route, b'{"instances": [1]}'))
+
+
+class RecordingPool(ParserPool):
+    """A one-process pool that notes what it was given to run."""
+
+    def __init__(self):
+        super().__init__(1)
+        self.ran: list[str] = []
+
+    async def run(self, function, *args):
+        self.ran.append(function.__name__)
+        return await super().run(function, *args)
+
+
+@pytest.mark.parametrize("verb", ["classify", "regress"])
+def test_handlers_parse_a_large_examples_body_in_a_worker_before_the_model(verb):
+    pool = RecordingPool()
+    handlers = Handlers(StubManager(), no_model, pool)
+    route = paths.parse("POST", f"/v1/models/m:{verb}")
+    large = json.dumps({"examples": [{"x": [1.0] * 10}] * 2_000 + [{"x": None}]}).encode()
+    assert len(large) >= OFFLOAD_BYTES
+    try:
+        with pytest.raises(ServingError, match="JSON Parse error"):
+            asyncio.run(handlers.serve(route, b"{"))
+        with pytest.raises(ServingError, match="Servable not found: m"):
+            asyncio.run(handlers.serve(route, b'{"examples": [{"x": 1.0}]}'))
+        assert pool.ran == []  # small bodies: in-process
+        with pytest.raises(ServingError) as info:
+            asyncio.run(handlers.serve(route, large))
+        assert info.value.message == "Feature: x has element with unexpected JSON type: Null"
+        assert pool.ran == ["decode_examples"]
+        with pytest.raises(ServingError, match="Servable not found: m"):
+            asyncio.run(handlers.serve(route, large.replace(b"null", b"2.0")))
+    finally:
+        pool.close()
+
+
+def test_the_worker_processes_decoders_import_neither_tensorflow_nor_aiohttp():
+    code = "import sys, serving.jsonexamples, serving.jsontensors; print(' '.join(sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "serving.protos.example_pb2" in loaded
+    assert not [m for m in loaded if m.split(".")[0] in ("tensorflow", "aiohttp")]
+    assert not [m for m in loaded if m.startswith(("serving.rest", "serving.servable"))]
 
 
 def test_app_serves_added_exact_paths_first_and_v1_paths_only_when_undecoded():
