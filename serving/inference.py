@@ -11,6 +11,10 @@ Which signatures qualify follows TF Serving, not the method name: unless the met
 check is on (`--enable_signature_method_name_check`, off by default), any signature with
 one DT_STRING input `inputs` and the right outputs is classifiable or regressable, so a
 TF2 SavedModel, whose signatures all carry the predict method name, serves both APIs.
+
+It stays one module past 400 lines: the plan, the signature checks and the result
+shapes are one rule set (TF Serving's classifier and regressor), each half of which
+only makes sense beside the other.
 """
 
 from __future__ import annotations

@@ -41,13 +41,13 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.peers.environment import environment, installed_with, project_pin
+from benchmarks.processes import process_tree
 from benchmarks.serving import (
     ROOT,
     batching_config,
     latest_version,
     measure_server,
     predict_request_file,
-    process_tree,
     run_server_matrix,
     sample_images,
 )

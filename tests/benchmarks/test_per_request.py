@@ -1,9 +1,11 @@
-"""The CPU budget in `make bench`: arithmetic checked on made-up runs."""
+"""make bench's costs per request: the CPU budget's arithmetic on made-up runs, and
+the server's Python steps timed on a real model."""
 
 from __future__ import annotations
 
 import pytest
 
+from benchmarks import per_request
 from benchmarks import serving as bench
 
 
@@ -20,8 +22,8 @@ def runs(cpus_used: float = 150.0) -> tuple[dict, dict, dict, list[dict]]:
 
 
 def test_budget_adds_the_three_unavoidable_costs(monkeypatch):
-    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
-    budget = bench.cpu_budget(*runs())
+    monkeypatch.setattr(per_request.os, "cpu_count", lambda: 2)
+    budget = per_request.cpu_budget(*runs())
     assert budget["loadgen_ms"] == pytest.approx(0.2)
     assert budget["transport_ms"] == pytest.approx(0.4)
     assert budget["model_ms"] == pytest.approx(0.25)
@@ -38,8 +40,8 @@ def test_budget_adds_the_three_unavoidable_costs(monkeypatch):
 
 
 def test_budget_lines_name_the_bound_and_each_goal(monkeypatch):
-    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
-    text = "\n".join(bench.budget_lines(bench.cpu_budget(*runs())))
+    monkeypatch.setattr(per_request.os, "cpu_count", lambda: 2)
+    text = "\n".join(per_request.budget_lines(per_request.cpu_budget(*runs())))
     assert "no server on this stack can answer more than 2353 requests/s" in text
     assert "goal 0.45x ceiling: 2250 requests/s needs 1.91 CPUs" in text
     assert "goal 0.7x transport: 1400 requests/s needs 1.19 CPUs" in text
@@ -47,17 +49,19 @@ def test_budget_lines_name_the_bound_and_each_goal(monkeypatch):
 
 
 def test_budget_without_a_batching_row_has_no_server_line(monkeypatch):
-    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(per_request.os, "cpu_count", lambda: 2)
     ceiling, served, transport, rows = runs()
-    budget = bench.cpu_budget(ceiling, served, transport, rows[1:])
+    budget = per_request.cpu_budget(ceiling, served, transport, rows[1:])
     assert "server" not in budget
-    assert not any("this server" in line for line in bench.budget_lines(budget))
+    assert not any("this server" in line for line in per_request.budget_lines(budget))
 
 
 def test_request_path_times_each_step_of_a_real_predict(quick_model):
     version_dir = quick_model.base_path / "1"
     request_file = bench.predict_request_file(bench.sample_images(1))
-    timings = bench.measure_request_path(bench.served_model(version_dir), request_file, repeats=20)
+    timings = per_request.measure_request_path(
+        bench.served_model(version_dir), request_file, repeats=20
+    )
     assert list(timings) == [
         "parse the request",
         "check and decode inputs",
