@@ -2,6 +2,9 @@
 batching and order, retries only on UNAVAILABLE, deadlines, raised message limits,
 malformed responses, readiness, argument checks, and the seams: interceptors, channel
 options, per-call versions.
+
+Past 400 lines on purpose: both clients are checked case by case against one scripted
+fake server, so each behaviour's sync and async tests sit side by side.
 """
 
 from __future__ import annotations

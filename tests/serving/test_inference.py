@@ -4,6 +4,9 @@ One server (batching on, so these requests take the batcher's path) serves the T
 the TF2 half_plus_two models of `testmodels` side by side, the TF1 one with warm-up
 records of all three kinds. The examples and result rules that need no model are
 checked in-process against a fake servable, which can return any output at all.
+
+Past 400 lines on purpose: the gRPC and REST cases share one server process with both
+models loaded and warmed up; split, each file would start its own.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ One server, started with small limits, serves the TF1 half_plus_two test model (
 training needed); each test sends it something too big, too slow or too long and checks
 the clear error or the closed connection. Parsing large REST bodies off the event loop
 and the whole-request timeout are checked in-process.
+
+Past 400 lines on purpose: the cases share one server started with small limits, which
+takes seconds to start.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Requests go over real HTTP (aiohttp's test server on 127.0.0.1) to an app built on a
 real Manager holding the quick MNIST model and a small "toy" SavedModel with string,
 float, double, int64 and multi-input signatures.
+
+Past 400 lines on purpose: every case shares the one app and its two loaded models, which
+cost seconds to build; split, each file would build them again.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 Everything goes through tensorflow-serving-api's own stubs and messages, so a pass here
 means a TF Serving client works against the local server unchanged.
+
+Past 400 lines on purpose: the cases share the session's running server (tests/conftest),
+and the start-up cases beside them are the same user's view of the same command.
 """
 
 from __future__ import annotations
