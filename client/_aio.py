@@ -39,10 +39,8 @@ class AsyncClient(core.BaseClient):
     _INTERCEPTOR_TYPES = (grpc.aio.ClientInterceptor,)
     _INTERCEPTOR_KIND = "grpc.aio.UnaryUnaryClientInterceptor (or another grpc.aio one)"
 
-    def _open(self) -> None:  # the channel itself waits for the first call, in its loop
-        self._channel: grpc.aio.Channel | None = None
-        self._stubs: dict[str, Any] = {}
-        self._is_closed = False
+    def _open_channel(self) -> None:  # the channel waits for the first call, in its loop
+        return None
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -61,9 +59,6 @@ class AsyncClient(core.BaseClient):
         if self._channel is not None:
             channel, self._channel = self._channel, None
             await channel.close()
-
-    def _closed(self) -> bool:
-        return self._is_closed
 
     async def predict(
         self,

@@ -137,7 +137,10 @@ class BaseClient:
             interceptors=self._checked_interceptors(interceptors),
         )
         self._config = ClientConfig(target, model, chosen, signature, float(timeout), retry, spec)
-        self._open()
+        # Client opens its channel now; AsyncClient at its first call, inside its loop.
+        self._channel: Any = self._open_channel()
+        self._stubs: dict[str, Any] = {} if self._channel is None else stubs(self._channel)
+        self._is_closed = False
 
     # The interceptors the channel takes (grpc's for Client, grpc.aio's for AsyncClient),
     # and their name in the error for anything else: grpc itself would only refuse one
@@ -169,11 +172,11 @@ class BaseClient:
         state = "closed" if self._closed() else "open"
         return f"{type(self).__name__}({self.target!r}, {self.model!r}, {state})"
 
-    def _open(self) -> None:
+    def _open_channel(self) -> Any:
         raise NotImplementedError
 
     def _closed(self) -> bool:
-        raise NotImplementedError
+        return self._is_closed
 
 
 def stubs(channel: grpc.Channel | grpc.aio.Channel) -> dict[str, Any]:

@@ -46,9 +46,8 @@ class Client(core.BaseClient):
     )
     _INTERCEPTOR_KIND = "grpc.UnaryUnaryClientInterceptor (or another grpc client interceptor)"
 
-    def _open(self) -> None:
-        self._channel: grpc.Channel | None = open_channel(self._config.channel)
-        self._stubs = core.stubs(self._channel)
+    def _open_channel(self) -> grpc.Channel:
+        return open_channel(self._config.channel)
 
     def __enter__(self) -> Client:
         return self
@@ -63,12 +62,10 @@ class Client(core.BaseClient):
 
     def close(self) -> None:
         """Close the channel; idempotent. Calls made afterwards raise ClientError."""
+        self._is_closed = True
         if self._channel is not None:
-            self._channel.close()
-            self._channel = None
-
-    def _closed(self) -> bool:
-        return self._channel is None
+            channel, self._channel = self._channel, None
+            channel.close()
 
     def predict(
         self,
@@ -218,7 +215,7 @@ class Client(core.BaseClient):
         timeout: float | None,
         version: core.VersionChoice | None = None,
     ) -> Any:
-        if self._channel is None:
+        if self._is_closed:
             raise core.closed_error()
         stub = self._stubs[method.path]
         attempts = core.Attempts(self._config, method, timeout, version)
