@@ -19,7 +19,14 @@ from __future__ import annotations
 import numpy as np
 
 from serving.errors import invalid
-from serving.jsontensors import decode_b64, excerpt, is_b64, json_type, parse_json
+from serving.jsontensors import (
+    decode_b64,
+    excerpt,
+    is_b64,
+    json_type,
+    parse_json,
+    signature_name,
+)
 from serving.protos import example_pb2
 
 _INT64_MIN, _INT64_MAX, _UINT64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
@@ -31,12 +38,7 @@ def decode_examples(body: bytes) -> tuple[str, np.ndarray]:
     (signature name, 1-D object array of serialized tf.Examples), its checks in TF
     Serving's order. What a worker process runs."""
     doc = parse_json(body)
-    name = doc.get("signature_name", "")
-    if not isinstance(name, str):
-        raise invalid(
-            f"JSON Value: {excerpt(doc)} not formatted correctly. "
-            "'signature_name' key must be a string value."
-        )
+    name = signature_name(doc)
     context = example_from_json(doc["context"]).SerializeToString() if "context" in doc else b""
     if "examples" not in doc:
         # TF Serving says "classify" for :regress too.

@@ -47,6 +47,17 @@ class JsonType:
 STRING = JsonType("string", np.dtype(object), 0)
 
 
+def signature_name(doc: dict) -> str:
+    """The body's "signature_name" ("" when absent), checked as TF Serving checks it."""
+    name = doc.get("signature_name", "")
+    if not isinstance(name, str):
+        raise invalid(
+            f"JSON Value: {excerpt(doc)} not formatted correctly. "
+            "'signature_name' key must be a string value."
+        )
+    return name
+
+
 def decode_predict(
     body: bytes, signatures: Mapping[str, Mapping[str, JsonType]] | ServingError, default: str
 ) -> tuple[str, dict[str, np.ndarray], bool]:
@@ -54,12 +65,7 @@ def decode_predict(
     of checks: the JSON, signature_name, the model (`signatures` is the error resolving
     it, if that failed), the signature, then the tensors. What a worker process runs."""
     doc = parse_json(body)
-    name = doc.get("signature_name", "")
-    if not isinstance(name, str):
-        raise invalid(
-            f"JSON Value: {excerpt(doc)} not formatted correctly. "
-            "'signature_name' key must be a string value."
-        )
+    name = signature_name(doc)
     if isinstance(signatures, ServingError):
         raise signatures
     name = name or default

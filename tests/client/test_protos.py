@@ -7,8 +7,6 @@ written by either side parse on the other.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +25,7 @@ from tensorflow_serving.apis import status_pb2 as tf_status_pb2
 
 from client import _rpc as rpc
 from client.protos import tfs_pb2
+from tests.protoc import assert_generated_code_current
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -178,23 +177,4 @@ def test_fields_we_do_not_define_survive_a_round_trip_through_ours():
 def test_generated_code_is_up_to_date(tmp_path):
     """The committed tfs_pb2.py is what `make protos` makes from tfs.proto today."""
     pytest.importorskip("grpc_tools")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grpc_tools.protoc",
-            "-I",
-            str(ROOT),
-            f"--python_out={tmp_path}",
-            f"--pyi_out={tmp_path}",
-            str(ROOT / "client" / "protos" / "tfs.proto"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    for name in ("tfs_pb2.py", "tfs_pb2.pyi"):
-        fresh = (tmp_path / "client" / "protos" / name).read_text()
-        committed = (ROOT / "client" / "protos" / name).read_text()
-        assert fresh == committed, f"client/protos/{name} is stale: run `make protos`"
+    assert_generated_code_current(ROOT / "client" / "protos" / "tfs.proto", tmp_path)

@@ -3,8 +3,6 @@ TensorFlow's, field by field, and the committed generated code against protoc's.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from tensorflow.core.example import feature_pb2 as tf_feature_pb2
 
 from serving.protos import example_pb2
 from tests.client.test_protos import _compare
+from tests.protoc import assert_generated_code_current
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,24 +51,10 @@ def test_an_example_written_by_ours_is_tensorflow_s_byte_for_byte():
 def test_generated_code_is_up_to_date(tmp_path):
     """The committed example_pb2.py is what `make protos` makes from example.proto."""
     pytest.importorskip("grpc_tools")
-    proto = ROOT / "serving" / "protos" / "example.proto"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grpc_tools.protoc",
-            "-I",
-            str(ROOT),
-            f"--python_out={tmp_path}",
-            f"--pyi_out={tmp_path}",
-            str(proto),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    for name in ("example_pb2.py", "example_pb2.pyi"):
-        fresh = (tmp_path / "serving" / "protos" / name).read_text()
-        committed = (proto.parent / name).read_text()
-        assert fresh == committed, f"serving/protos/{name} is stale: run `make protos`"
+    assert_generated_code_current(ROOT / "serving" / "protos" / "example.proto", tmp_path)
+
+
+def test_server_configs_generated_code_is_up_to_date(tmp_path):
+    """The same for server_configs.proto (batching and monitoring config files)."""
+    pytest.importorskip("grpc_tools")
+    assert_generated_code_current(ROOT / "serving" / "protos" / "server_configs.proto", tmp_path)
