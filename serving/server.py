@@ -36,8 +36,7 @@ MAX_MESSAGE_BYTES = 2**31 - 1
 # a new one for their next calls, and a minute later it is closed with whatever is still
 # in flight: no connection lasts more than 6.5 minutes. The minute is twice the REST
 # API's whole-request timeout; a call still running after it fails with UNAVAILABLE
-# "max connection age". --grpc_channel_arguments overrides any of them (gRPC takes the
-# first value given for a key, so the user's are put first).
+# "max connection age". --grpc_channel_arguments overrides any of them (server_options).
 CONNECTION_ARGUMENTS: tuple[tuple[str, int], ...] = (
     ("grpc.server_handshake_timeout_ms", 20_000),
     ("grpc.max_connection_idle_ms", 60_000),

@@ -94,13 +94,10 @@ class Handlers:
         servable = self.manager.resolve(spec)
         plan = inference.plan_rows(servable, _METHODS[route.action], name, rows)
         response = await inference.run_async(plan, self._run)
-        if route.action == "classify":
-            write, result = encode.classification_json, response.result
-        else:
-            write, result = encode.regression_json, response.result
+        write = encode.classification_json if route.action == "classify" else encode.regression_json
         if len(rows) >= OFFLOAD_RESULTS:
-            return await asyncio.to_thread(write, result)
-        return write(result)
+            return await asyncio.to_thread(write, response.result)
+        return write(response.result)
 
     async def _run(
         self, servable: Servable, signature: Signature, arrays: Mapping[str, np.ndarray]

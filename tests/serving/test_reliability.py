@@ -207,12 +207,19 @@ def test_a_unicode_digit_directory_neither_stops_startup_nor_polling(saved_model
 # ---- 6: a failed version is loaded again once republished -------------------------------
 
 
-def test_a_failed_version_deleted_and_published_again_loads(saved_model, tmp_path):
+def version_2_failed(saved_model, tmp_path) -> tuple[Path, Manager]:
+    """A manager serving version 1 of a base path whose version 2 failed to load, with
+    no retries left."""
     base = tmp_path / "half"
     publish(saved_model, base, 1)
     publish_broken(base, 2)
     manager = Manager(Options(enable_warmup=False, max_num_load_retries=0))
     manager.apply_config(model_config(base))
+    return base, manager
+
+
+def test_a_failed_version_deleted_and_published_again_loads(saved_model, tmp_path):
+    base, manager = version_2_failed(saved_model, tmp_path)
     assert states(manager) == {2: State.END, 1: State.AVAILABLE}
     manager.poll()  # retries ran out: not loaded again as it is
     assert states(manager)[2] == State.END
@@ -225,11 +232,7 @@ def test_a_failed_version_deleted_and_published_again_loads(saved_model, tmp_pat
 
 
 def test_a_failed_version_replaced_between_two_polls_loads(saved_model, tmp_path):
-    base = tmp_path / "half"
-    publish(saved_model, base, 1)
-    publish_broken(base, 2)
-    manager = Manager(Options(enable_warmup=False, max_num_load_retries=0))
-    manager.apply_config(model_config(base))
+    base, manager = version_2_failed(saved_model, tmp_path)
     assert states(manager)[2] == State.END
 
     shutil.rmtree(base / "2")
